@@ -1,0 +1,242 @@
+"""CAM and Grad-CAM on one shared core.
+
+Every method here answers the same call::
+
+    result = grad_cam(model, x, layer="layer4", targets=None)
+    result.raw   # (B, h, w) the method's map at the layer's resolution
+    result.map   # (B, H, W) ReLU, upsampled to the input size, scaled to [0, 1] per image
+
+``x`` is a (B, C, H, W) float batch; ``targets`` is an int, one int per image,
+or ``None`` for each image's predicted class. Results are tensors on the
+model's device. An all-zero map stays all zero.
+
+Behind the functions sits :class:`Explainer`: one forward pass with the chosen
+layers captured, from which any class's map costs at most one backward pass
+through the layers *after* the captured one. The explorer widget keeps one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .hooks import LayerRef, capture, default_target_layer, resolve_layer
+
+Targets = int | Sequence[int] | torch.Tensor | None
+
+
+class NotAGAPModelError(ValueError):
+    """CAM was asked of a model whose logits are not a linear function of the
+    global average of the chosen layer's feature maps."""
+
+
+@dataclass
+class CAMResult:
+    """What every CAM method returns.
+
+    raw: (B, h, w) the map at layer resolution, as the paper defines it.
+    map: (B, H, W) ``normalize(upsample(relu(raw)))``: at input size, in [0, 1].
+    targets: (B,) the class explained for each image.
+    logits: (B, K) the model's output for the batch (detached).
+    layer: the captured layer's dotted name.
+    method: the method's name.
+    """
+
+    raw: torch.Tensor
+    map: torch.Tensor
+    targets: torch.Tensor
+    logits: torch.Tensor
+    layer: str
+    method: str
+
+
+def normalize(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each (…, H, W) map to [0, 1] by its own min and max; a constant
+    map (including all zeros) becomes all zeros instead of NaN."""
+    flat = maps.flatten(-2)
+    lo = flat.min(-1, keepdim=True).values
+    span = flat.max(-1, keepdim=True).values - lo
+    safe = torch.where(span > 0, span, torch.ones_like(span))
+    return torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
+
+
+def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (B, h, w) maps to (B, *size)."""
+    return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def check_input(model: nn.Module, x) -> torch.Tensor:
+    """Validate a batch for ``model`` and move it to the model's device."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor batch of shape (B, C, H, W), got {type(x).__name__}")
+    if x.dim() == 3:
+        raise ValueError(f"expected a batch of shape (B, C, H, W), got one image of shape {tuple(x.shape)}; "
+                         "add the batch dimension with x[None] (or x.unsqueeze(0))")
+    if x.dim() != 4:
+        raise ValueError(f"expected a batch of shape (B, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a float batch, got {x.dtype}; preprocess images first "
+                        "(cam_helpers.data.to_tensor for scenes, cam_helpers.data.load_image for photos)")
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None and x.shape[1] != conv.in_channels:
+        raise ValueError(f"the model's first convolution takes {conv.in_channels} channels, "
+                         f"the batch has {x.shape[1]} (shape {tuple(x.shape)})")
+    p = next(model.parameters())
+    return x.to(device=p.device, dtype=p.dtype)
+
+
+def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:
+    """(B,) long tensor of classes: ``None`` -> predicted, int -> every image,
+    sequence -> one per image. Out-of-range classes raise ``IndexError``."""
+    batch, classes = logits.shape
+    if targets is None:
+        return logits.argmax(1)
+    t = torch.as_tensor(targets, device=logits.device).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(batch)
+    elif t.numel() != batch:
+        raise ValueError(f"got {t.numel()} targets for a batch of {batch} images; "
+                         "give one class per image, a single int, or None for the predicted class")
+    bad = (t < 0) | (t >= classes)
+    if bad.any():
+        raise IndexError(f"class index {int(t[bad][0])} is out of range: the model has {classes} "
+                         f"classes (0 to {classes - 1})")
+    return t
+
+
+def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
+    """The model's final linear layer (the last ``nn.Linear``), or ``head``."""
+    if head is not None:
+        module = resolve_layer(model, head)[1]
+    else:
+        module = next((m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
+    if not isinstance(module, nn.Linear):
+        raise NotAGAPModelError(f"{type(model).__name__} has no linear head; CAM needs "
+                                "features -> global average pooling -> linear. Use grad_cam instead.")
+    return module
+
+
+def _result(raw: torch.Tensor, size, targets, logits, layer: str, method: str) -> CAMResult:
+    return CAMResult(raw.detach(), normalize(upsample(F.relu(raw.detach()), size)),
+                     targets, logits.detach(), layer, method)
+
+
+class Explainer:
+    """One forward pass of ``x`` with ``layers`` captured; maps for any class
+    and any captured layer reuse it.
+
+    >>> ex = Explainer(model, x, ["layer3", "layer4"])
+    >>> ex.grad_cam("layer4", targets=281)   # one backward pass, cached per class
+    >>> ex.cam("layer4", targets=285)        # no backward pass at all
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, layers: LayerRef | Sequence[LayerRef] | None = None):
+        self.model = model
+        self.x = check_input(model, x)
+        if layers is None:
+            layers = [default_target_layer(model)]
+        with capture(model, layers) as cap:
+            logits = model(self.x)
+            cap.check_reached()
+        self._capture = cap
+        self.layers = list(cap.layers)
+        self.activations = cap.activations
+        self.logits = logits
+        self._grads: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.x.shape[-2:])
+
+    def _layer(self, layer: LayerRef | None) -> str:
+        if layer is None:
+            return self.layers[-1]
+        name = resolve_layer(self.model, layer)[0]
+        if name not in self.activations:
+            raise KeyError(f"layer {name!r} was not captured by this Explainer; captured: {self.layers}")
+        return name
+
+    def targets(self, targets: Targets = None) -> torch.Tensor:
+        return resolve_targets(targets, self.logits)
+
+    def gradients(self, targets: Targets = None) -> dict[str, torch.Tensor]:
+        """d(logit of each image's target)/d(activation) for every captured
+        layer: one backward pass per distinct set of targets, then cached.
+        Logits, not softmax scores: the softmax would mix in every other class."""
+        t = self.targets(targets)
+        key = tuple(t.tolist())
+        if key not in self._grads:
+            score = self.logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
+            self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
+        return self._grads[key]
+
+    def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+        r"""Grad-CAM (Selvaraju et al. 2017, eqs. 1-2).
+
+        .. math:: \alpha_k^c = \frac{1}{Z}\sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
+                  L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
+        """
+        name = self._layer(layer)
+        t = self.targets(targets)
+        acts, grads = self.activations[name].detach(), self.gradients(t)[name]
+        alpha = grads.mean((2, 3), keepdim=True)
+        raw = F.relu((alpha * acts).sum(1))
+        return _result(raw, self.size, t, self.logits, name, "grad_cam")
+
+    def cam(self, layer: LayerRef | None = None, targets: Targets = None,
+            head: LayerRef | None = None) -> CAMResult:
+        r"""CAM (Zhou et al. 2016, eq. 2), for models whose logits are
+        ``W · GAP(A) + b`` with ``A`` the layer's output.
+
+        .. math:: M_c(x, y) = \sum_k w_k^c\, f_k(x, y)
+
+        ``raw`` is the paper's map, negative values included; ``map`` keeps
+        the positive evidence, as Grad-CAM does. Raises
+        :class:`NotAGAPModelError` when the model is not of that shape.
+        """
+        name = self._layer(layer)
+        t = self.targets(targets)
+        acts = self.activations[name].detach()
+        fc = linear_head(self.model, head)
+        if fc.in_features != acts.shape[1]:
+            raise NotAGAPModelError(
+                f"CAM needs logits = W · GAP(A) + b, but layer {name!r} has {acts.shape[1]} channels and the "
+                f"linear head takes {fc.in_features} inputs: this model has no GAP + linear head on this layer "
+                "(a flatten + fully connected head, say). Use grad_cam, or give the model a GAP head "
+                "(cam_helpers.models.gap_surgery, notebook 01).")
+        weight = fc.weight.detach()
+        predicted = acts.mean((2, 3)) @ weight.T + (0 if fc.bias is None else fc.bias.detach())
+        tol = 1e-3 * (1 + self.logits.detach().abs().max())
+        if predicted.shape != self.logits.shape or (predicted - self.logits.detach()).abs().max() > tol:
+            raise NotAGAPModelError(
+                f"CAM needs logits = W · GAP(A) + b with A the output of {name!r}, but the model's logits "
+                "differ from that: something other than global average pooling sits between the layer and "
+                "the head. Use grad_cam, or the layer right before the pooling.")
+        raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
+        return _result(raw, self.size, t, self.logits, name, "cam")
+
+    def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+        """``explain("grad_cam", layer, targets)``: pick a method by name."""
+        if method not in METHODS:
+            raise KeyError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+        return getattr(self, method)(layer, targets)
+
+
+METHODS = ("cam", "grad_cam")
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,
+             targets: Targets = None) -> CAMResult:
+    """Grad-CAM for a batch; see :meth:`Explainer.grad_cam`. The forward pass
+    records nothing before ``layer`` and the backward pass stops at it, so
+    the cost is about one inference pass."""
+    return Explainer(model, x, layer).grad_cam(layer, targets)
+
+
+def cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,
+        targets: Targets = None, head: LayerRef | None = None) -> CAMResult:
+    """CAM for a batch; see :meth:`Explainer.cam`. Costs one inference pass."""
+    return Explainer(model, x, layer).cam(layer, targets, head)

@@ -1,0 +1,251 @@
+"""Capturing what a layer computes, and the gradient of a score with respect to it.
+
+    with capture(model, ["layer3", "layer4"]) as cap:
+        logits = model(x)
+        grads = cap.gradients_of(logits[:, 7].sum())   # {"layer3": ..., "layer4": ...}
+    cap.activations["layer4"]                          # (B, C, h, w)
+
+Every hook is removed on exit, also when the body raises; the model's
+train/eval mode and parameters' ``requires_grad`` flags are restored; the body
+may run inside ``torch.no_grad()``.
+
+With ``stop_at_layers=True`` (the default) backpropagation ends at the captured
+layers: parameters stop requiring grad for the duration, the earliest captured
+output becomes a leaf that requires grad, and nothing before it is recorded. A
+gradient then costs a backward pass through the part of the network *after*
+the layer only, and the forward pass costs what an inference pass costs.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+LayerRef = str | nn.Module
+
+
+class LayerNotFoundError(KeyError):
+    """A layer name that the model does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class LayerNotReachedError(RuntimeError):
+    """A captured layer that the forward pass never ran."""
+
+
+def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
+    """``(dotted name, module)`` for a module of ``model`` given by name or object.
+
+    Unknown names raise :class:`LayerNotFoundError` listing the closest names."""
+    names = dict(model.named_modules())
+    if isinstance(layer, nn.Module):
+        for name, module in names.items():
+            if module is layer:
+                return name, module
+        raise LayerNotFoundError(f"the module {type(layer).__name__} given as layer is not part of this "
+                                 f"{type(model).__name__}; pass one of its own modules or a dotted name")
+    if isinstance(layer, str) and layer in names:
+        return layer, names[layer]
+    close = difflib.get_close_matches(str(layer), [n for n in names if n], n=5, cutoff=0.5)
+    hint = f" Close matches: {', '.join(close)}." if close else ""
+    raise LayerNotFoundError(f"{type(model).__name__} has no layer named {layer!r}.{hint} "
+                             "See cam_helpers.candidate_layers(model) for layers with feature maps.")
+
+
+class ModelState:
+    """Saves the train/eval flag of every module and ``requires_grad`` of every
+    parameter, and puts them back on :meth:`restore`."""
+
+    def __init__(self, model: nn.Module):
+        self.training = [(m, m.training) for m in model.modules()]
+        self.requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+
+    def restore(self) -> None:
+        for module, flag in self.training:
+            module.training = flag
+        for param, flag in self.requires_grad:
+            param.requires_grad_(flag)
+
+
+class capture:
+    """Context manager recording the outputs of ``layers`` (and their gradients).
+
+    Parameters
+    ----------
+    model: the network.
+    layers: modules or dotted names (``"layer4"``, ``"features.3"``), one or many.
+    stop_at_layers: end backpropagation at the captured layers (see the module
+        docstring). With ``False`` the whole graph is kept, and gradients of a
+        ``.backward()`` call reach ``cap.gradients`` through tensor hooks.
+    eval: put the model in eval mode for the duration (BatchNorm and dropout
+        behave as at inference, and images of a batch do not interact).
+
+    Attributes
+    ----------
+    activations: ``{name: tensor}``, each layer's output from the last call.
+    gradients: ``{name: tensor}``, filled by tensor hooks during backward.
+    """
+
+    def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef], *,
+                 stop_at_layers: bool = True, eval: bool = True):
+        if isinstance(layers, (str, nn.Module)):
+            layers = [layers]
+        self.model = model
+        self.layers = dict(resolve_layer(model, layer) for layer in layers)
+        self.stop_at_layers = stop_at_layers
+        self.eval = eval
+        self.activations: dict[str, torch.Tensor] = {}
+        self.gradients: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+        self._state: ModelState | None = None
+        self._grad_mode = None
+
+    # -- hooks ---------------------------------------------------------------
+    def _forward_hook(self, name: str):
+        def hook(module: nn.Module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
+                                "not a tensor; choose a layer whose output is a feature map")
+            if self.stop_at_layers and not output.requires_grad:
+                # Nothing upstream is recorded: the graph starts here.
+                output = output.detach().requires_grad_(True)
+            self.activations[name] = output
+            if output.requires_grad:
+                output.register_hook(lambda grad: self.gradients.__setitem__(name, grad))
+                # Later in-place ops (ReLU(inplace=True)) must not change the
+                # captured values: pass a copy downstream.
+                return output.clone()
+            return output
+        return hook
+
+    def __enter__(self) -> capture:
+        self._state = ModelState(self.model)
+        if self.eval:
+            self.model.eval()
+        if self.stop_at_layers:
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+        self._grad_mode = torch.enable_grad()
+        self._grad_mode.__enter__()
+        try:
+            for name, module in self.layers.items():
+                self._handles.append(module.register_forward_hook(self._forward_hook(name)))
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def _cleanup(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self._grad_mode is not None:
+            self._grad_mode.__exit__(None, None, None)
+            self._grad_mode = None
+        if self._state is not None:
+            self._state.restore()
+            self._state = None
+
+    def __exit__(self, *exc) -> None:
+        self._cleanup()  # never swallows the body's exception
+
+    # -- results -------------------------------------------------------------
+    def check_reached(self) -> None:
+        """Raise :class:`LayerNotReachedError` for layers the forward pass skipped."""
+        missing = [n for n in self.layers if n not in self.activations]
+        if missing:
+            raise LayerNotReachedError(
+                f"the forward pass never ran layer(s) {missing} of {type(self.model).__name__} "
+                "(unused in forward, or the call did not reach them); choose a layer from "
+                "cam_helpers.candidate_layers(model)")
+
+    def gradients_of(self, score: torch.Tensor, retain_graph: bool = False) -> dict[str, torch.Tensor]:
+        """Gradients of the scalar ``score`` with respect to each captured
+        activation, by ``torch.autograd.grad``: backpropagation goes no
+        further back than needed."""
+        self.check_reached()
+        names = list(self.layers)
+        grads = torch.autograd.grad(score, [self.activations[n] for n in names],
+                                    retain_graph=retain_graph, allow_unused=True)
+        return {n: torch.zeros_like(self.activations[n]) if g is None else g for n, g in zip(names, grads)}
+
+
+# --------------------------------------------------------------------------
+# Choosing a layer
+# --------------------------------------------------------------------------
+
+def _example_input(model: nn.Module) -> torch.Tensor:
+    p = next(model.parameters())
+    size = getattr(model, "input_size", 224)
+    return torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype)
+
+
+def feature_map_layers(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
+    """Names of all modules whose output is a 4-D feature map larger than 1x1,
+    in the order the forward pass runs them (one pass on ``example``, a zero
+    image by default)."""
+    seen: list[str] = []
+    handles = []
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(
+                lambda m, i, o, name=name: seen.append(name)
+                if isinstance(o, torch.Tensor) and o.dim() == 4 and o.shape[-2] * o.shape[-1] > 1
+                and name not in seen else None))
+    state = ModelState(model)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(_example_input(model) if example is None else example)
+    finally:
+        for h in handles:
+            h.remove()
+        state.restore()
+    return seen
+
+
+def default_target_layer(model: nn.Module) -> str:
+    """A sensible Grad-CAM layer: the last feature map at the finest useful
+    resolution for the common torchvision families and the course models."""
+    from torchvision import models as tvm
+    if getattr(model, "cam_target_layer", None):
+        return model.cam_target_layer
+    if isinstance(model, tvm.ResNet):
+        return "layer4"
+    if isinstance(model, tvm.VGG):  # last ReLU before the final pooling (14x14 at 224)
+        relus = [i for i, m in enumerate(model.features) if isinstance(m, nn.ReLU)]
+        return f"features.{relus[-1]}"
+    if isinstance(model, tvm.DenseNet):
+        return "features.norm5"
+    if isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2, tvm.MobileNetV3, tvm.ConvNeXt)):
+        return f"features.{len(model.features) - 1}"
+    layers = feature_map_layers(model)
+    if not layers:
+        raise LayerNotFoundError(f"{type(model).__name__} produces no 4-D feature maps; pass layer= explicitly")
+    return layers[-1]
+
+
+def candidate_layers(model: nn.Module, example: torch.Tensor | None = None,
+                     depth: int | None = None) -> list[str]:
+    """Layers worth offering on a slider: modules with 4-D outputs at the same
+    nesting depth as :func:`default_target_layer` (``layer1``…``layer4`` for a
+    ResNet, ``features.0``… for VGG), in forward order."""
+    if depth is None:
+        default = default_target_layer(model)
+        depth = default.count(".") + 1 if default else 1
+    return [n for n in feature_map_layers(model, example) if n.count(".") + 1 == depth]
+
+
+def hook_count(model: nn.Module) -> int:
+    """Number of forward/backward hooks registered on the modules of ``model``
+    (zero when every capture has cleaned up)."""
+    total = 0
+    for m in model.modules():
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            total += len(getattr(m, attr, {}) or {})
+    return total
+

@@ -1,0 +1,248 @@
+"""Course models, shipped-weight loading, ImageNet loading.
+
+Course models (trained on the shapes lab, weights in ``data/models/``):
+
+``shapes_cnn``  conv stages -> global average pooling -> linear head. CAM applies.
+``shapes_vgg``  the same stages -> max-pool -> flatten -> two fully connected
+                layers. CAM does not apply directly (notebook 01's lesson).
+
+Shipped weights are listed in ``data/models/manifest.json`` with their sha256
+and loaded with ``torch.load(weights_only=True)``.
+
+ImageNet models come through torchvision's weights API and hub cache. Nothing
+here downloads unless asked: :func:`has_pretrained` checks the cache (and
+downloads only with ``download=True`` and the network allowed). To fill a
+classroom's cache once::
+
+    python -m cam_helpers.models --download resnet18 resnet50 vgg16
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data import CLASSES, IMAGE_SIZE
+
+MODELS_DIR = Path(os.environ.get("CAM_HELPERS_MODELS", Path(__file__).resolve().parent.parent / "data" / "models"))
+MANIFEST = "manifest.json"
+IMAGENET_MODELS = ("resnet18", "resnet50", "vgg16", "vit_b_16")
+
+
+class WeightsError(RuntimeError):
+    """Shipped weights are missing or do not match the manifest."""
+
+
+class PretrainedUnavailable(RuntimeError):
+    """ImageNet weights are neither cached nor downloadable here."""
+
+
+def _stage(c_in: int, c_out: int, convs: int, pool: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def _features(widths=(16, 32, 64, 128)) -> nn.Sequential:
+    """Four stages: 64x64 -> 32 -> 16 -> 8x8 feature maps with widths[-1] channels."""
+    w1, w2, w3, w4 = widths
+    return nn.Sequential(_stage(3, w1, 1, True), _stage(w1, w2, 2, True),
+                         _stage(w2, w3, 2, True), _stage(w3, w4, 2, False))
+
+
+class ShapesCNN(nn.Module):
+    """Conv stages, global average pooling, linear head: logits = W · GAP(A) + b,
+    where A = ``features(x)`` is (B, 128, 8, 8) for 64x64 scenes."""
+
+    cam_target_layer = "features.3"
+    input_size = IMAGE_SIZE
+
+    def __init__(self, num_classes: int = len(CLASSES)):
+        super().__init__()
+        self.features = _features()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)).flatten(1))
+
+
+class ShapesVGG(nn.Module):
+    """VGG-style: the same conv stages, a max-pool to 4x4, then flatten and two
+    fully connected layers. The head sees *where* features are, so there is no
+    per-class weight per channel and CAM does not apply."""
+
+    cam_target_layer = "features.3"
+    input_size = IMAGE_SIZE
+
+    def __init__(self, num_classes: int = len(CLASSES)):
+        super().__init__()
+        self.features = _features()
+        self.features.append(nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(inplace=True),
+                                        nn.Dropout(0.3), nn.Linear(256, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class GAPHead(nn.Module):
+    """A feature extractor followed by global average pooling and a linear
+    layer: the model shape CAM needs. Made by :func:`gap_surgery`."""
+
+    cam_target_layer = "features"
+    input_size = IMAGE_SIZE
+
+    def __init__(self, features: nn.Module, channels: int, num_classes: int):
+        super().__init__()
+        self.features = features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)).flatten(1))
+
+
+def gap_surgery(model: nn.Module, features: nn.Module, channels: int, num_classes: int) -> GAPHead:
+    """Give a dense-head model a GAP + linear head: keep ``features`` (shared,
+    frozen: ``requires_grad`` off), add a fresh linear head to train."""
+    for p in features.parameters():
+        p.requires_grad_(False)
+    new = GAPHead(features, channels, num_classes)
+    p = next(model.parameters())
+    return new.to(device=p.device, dtype=p.dtype).eval()
+
+
+COURSE_MODELS = {"shapes_cnn": ShapesCNN, "shapes_vgg": ShapesVGG}
+
+
+def build_course_model(name: str) -> nn.Module:
+    if name not in COURSE_MODELS:
+        raise KeyError(f"unknown course model {name!r}; choose one of {sorted(COURSE_MODELS)}")
+    return COURSE_MODELS[name]()
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(models_dir: Path = MODELS_DIR) -> dict:
+    path = Path(models_dir) / MANIFEST
+    if not path.exists():
+        raise WeightsError(f"no weights manifest at {path}. The course models ship in data/models/; "
+                           "check that the repository is complete (git status) or retrain with "
+                           "`python -m cam_helpers.train shapes_cnn`.")
+    return json.loads(path.read_text())
+
+
+def load_course_model(name: str, device: str | torch.device = "cpu", models_dir: Path = MODELS_DIR) -> nn.Module:
+    """Build a course model and load its shipped weights, checked against the
+    manifest's sha256 and loaded with ``weights_only=True``. Returns it in eval mode."""
+    entry = read_manifest(models_dir).get(name)
+    if entry is None:
+        raise WeightsError(f"{name!r} is not in {Path(models_dir) / MANIFEST}; "
+                           f"train it with `python -m cam_helpers.train {name}`.")
+    path = Path(models_dir) / entry["file"]
+    retrain = f"`git checkout -- data/models/{entry['file']}` or `python -m cam_helpers.train {name}`"
+    if not path.exists():
+        raise WeightsError(f"the weights of {name!r} are missing: {path}. Restore them with {retrain}.")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise WeightsError(f"the weights of {name!r} at {path} are corrupted or changed "
+                           f"(sha256 {digest[:12]}…, manifest says {entry['sha256'][:12]}…). "
+                           f"Restore them with {retrain}.")
+    model = build_course_model(name)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+# --------------------------------------------------------------------------
+# ImageNet models
+# --------------------------------------------------------------------------
+
+def _weights(name: str):
+    from torchvision.models import get_model_weights
+    if name not in IMAGENET_MODELS:
+        raise KeyError(f"unknown ImageNet model {name!r}; the course uses {IMAGENET_MODELS}")
+    return get_model_weights(name).DEFAULT
+
+
+def _cached_file(name: str) -> Path:
+    url = _weights(name).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def offline() -> bool:
+    """True when downloads are switched off (``CAM_HELPERS_OFFLINE=1``, set by the tests)."""
+    return os.environ.get("CAM_HELPERS_OFFLINE", "0") not in ("", "0", "false", "False")
+
+
+def has_pretrained(name: str, download: bool = True, timeout: float = 15.0) -> bool:
+    """Can the ImageNet weights of ``name`` be had? True if they are in the hub
+    cache; otherwise, with ``download`` and the network allowed, tries once to
+    download them (``timeout`` seconds per socket operation)."""
+    if _cached_file(name).exists():
+        return True
+    if not download or offline():
+        return False
+    try:
+        _download(name, timeout)
+    except Exception:
+        return False
+    return _cached_file(name).exists()
+
+
+def _download(name: str, timeout: float) -> None:
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        _weights(name).get_state_dict(progress=True, check_hash=True)
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def imagenet_classes(name: str = "resnet18") -> list[str]:
+    """ImageNet class names, from torchvision's weights metadata (offline)."""
+    return list(_weights(name).meta["categories"])
+
+
+def load_imagenet_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """A torchvision ImageNet model with its pretrained weights, in eval mode.
+
+    Raises :class:`PretrainedUnavailable`, saying how to get the weights, when
+    they are neither cached nor downloadable."""
+    from torchvision.models import get_model
+    if not has_pretrained(name):
+        raise PretrainedUnavailable(
+            f"the ImageNet weights of {name} are not in the cache ({_cached_file(name)}) and cannot be "
+            "downloaded here. On a machine with internet run `python -m cam_helpers.models --download "
+            f"{name}`, then copy {Path(torch.hub.get_dir()) / 'checkpoints'} to this machine "
+            "(or point TORCH_HOME at a copy).")
+    return get_model(name, weights=_weights(name)).to(device).eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Pre-download ImageNet weights into torch's hub cache.")
+    parser.add_argument("--download", nargs="*", default=list(IMAGENET_MODELS), metavar="NAME")
+    args = parser.parse_args(argv)
+    for name in args.download:
+        ok = has_pretrained(name, download=True, timeout=60)
+        print(f"{name:10s} {'cached' if ok else 'NOT available'}  {_cached_file(name)}")
+
+
+if __name__ == "__main__":
+    main()

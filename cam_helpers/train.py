@@ -1,0 +1,212 @@
+"""Training and fine-tuning: the loop that made the shipped weights.
+
+Recreate a course model (seeded, a few minutes on a 2-core CPU)::
+
+    python -m cam_helpers.train shapes_cnn
+    python -m cam_helpers.train shapes_vgg
+
+This writes ``data/models/<name>.pt`` and records its sha256, test accuracy and
+the command in ``data/models/manifest.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset, TensorDataset
+from tqdm.auto import tqdm
+
+from . import models
+from .data import SHAPES_MEAN, SHAPES_STD, ShapesDataset
+
+# Course models train at these settings; the manifest records what was used.
+DEFAULTS = {"shapes_cnn": dict(epochs=8, train_size=20_000, lr=3e-3),
+            "shapes_vgg": dict(epochs=8, train_size=20_000, lr=2e-3)}
+
+
+def render(dataset: ShapesDataset, progress: bool = True) -> TensorDataset:
+    """Render every scene of a lab dataset once, as uint8 (N, 3, H, W) images
+    and labels, so that epochs after the first cost no drawing."""
+    images = torch.empty(len(dataset), 3, dataset.image_size, dataset.image_size, dtype=torch.uint8)
+    labels = torch.empty(len(dataset), dtype=torch.long)
+    for i in tqdm(range(len(dataset)), desc=f"render {dataset.split}", disable=not progress, leave=False):
+        scene = dataset.scene(i)
+        images[i] = torch.from_numpy(scene.image).permute(2, 0, 1)
+        labels[i] = scene.label
+    return TensorDataset(images, labels)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float input of the course models."""
+    mean = torch.tensor(SHAPES_MEAN, device=images.device)[:, None, None]
+    std = torch.tensor(SHAPES_STD, device=images.device)[:, None, None]
+    return (images.float() / 255 - mean) / std
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random flips and quarter turns of a whole batch: every class of the lab
+    is the same class in a mirror or turned."""
+    k = int(torch.randint(4, (1,), generator=generator))
+    images = torch.rot90(images, k, dims=(2, 3))
+    if torch.rand(1, generator=generator) < 0.5:
+        images = images.flip(3)
+    return images
+
+
+def _batches(data: TensorDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None):
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    images, labels = data.tensors
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        yield images[idx], labels[idx]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TensorDataset | Dataset, batch_size: int = 256) -> float:
+    """Accuracy of ``model`` on a rendered (or lab) dataset. Restores train/eval mode."""
+    if not isinstance(data, TensorDataset):
+        data = render(data, progress=False)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        for images, labels in _batches(data, batch_size, shuffle=False):
+            pred = model(normalise(images.to(device))).argmax(1)
+            correct += int((pred == labels.to(device)).sum())
+    finally:
+        model.train(was_training)
+    return correct / len(data)
+
+
+def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-3, batch_size: int = 128,
+        seed: int = 0, steps: int | None = None, val: TensorDataset | None = None,
+        progress: bool = True) -> list[dict]:
+    """Train the parameters of ``model`` that require grad with AdamW and a
+    one-cycle schedule. ``steps`` caps the number of optimisation steps (for
+    quick checks). Returns one record per epoch (loss, train and val accuracy)."""
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    per_epoch = -(-len(train) // batch_size)
+    total = min(steps, epochs * per_epoch) if steps else epochs * per_epoch
+    if total >= 10:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.2)
+    else:  # too short for a warm-up: constant rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    history, step = [], 0
+    bar = tqdm(total=total, desc="train", disable=not progress)
+    for epoch in range(epochs):
+        model.train()
+        loss_sum = correct = seen = 0
+        for images, labels in _batches(train, batch_size, True, generator):
+            if step == total:
+                break
+            x = normalise(augment(images, generator).to(device))
+            labels = labels.to(device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += float(loss) * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+            bar.update()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        record = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)}
+        if val is not None:
+            record["val_acc"] = evaluate(model, val)
+        history.append(record)
+        if step == total:
+            break
+    bar.close()
+    model.eval()
+    return history
+
+
+def gap_features(features: nn.Module, data: TensorDataset, batch_size: int = 256) -> torch.Tensor:
+    """Global-average-pooled feature vectors (N, C) of a frozen extractor."""
+    device = next(features.parameters()).device
+    out = []
+    with torch.no_grad():
+        for images, _ in _batches(data, batch_size, shuffle=False):
+            out.append(features(normalise(images.to(device))).mean((2, 3)))
+    return torch.cat(out)
+
+
+def fit_head(head: nn.Linear, feats: torch.Tensor, labels: torch.Tensor, steps: int = 300,
+             lr: float = 0.05, seed: int = 0) -> float:
+    """Train a linear head on precomputed features (full batch, Adam): the
+    seconds-long retraining of notebook 01's surgery. Returns the final loss."""
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    labels = labels.to(feats.device)
+    for _ in range(steps):
+        loss = F.cross_entropy(head(feats), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss)
+
+
+def train_course_model(name: str, out: Path, epochs: int, train_size: int, lr: float, seed: int,
+                       steps: int | None = None, test_size: int = 2000, progress: bool = True) -> dict:
+    """Train a course model from scratch and write its weights and manifest entry."""
+    torch.manual_seed(seed)
+    model = models.build_course_model(name)
+    train = render(ShapesDataset("single", "train", train_size, seed=seed), progress)
+    t0 = time.perf_counter()
+    history = fit(model, train, epochs=epochs, lr=lr, seed=seed, steps=steps, progress=progress)
+    train_s = time.perf_counter() - t0
+    test = render(ShapesDataset("single", "test", test_size, seed=seed), progress)
+    acc = evaluate(model, test)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.pt"
+    torch.save(model.state_dict(), path)
+    manifest_path = out / models.MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = {
+        "file": path.name, "sha256": models.sha256(path), "bytes": path.stat().st_size,
+        "test_accuracy": round(acc, 4), "test_split": f"single/test, {test_size} scenes, seed {seed}",
+        "train_seconds": round(train_s, 1), "history": history,
+        "command": f"python -m cam_helpers.train {name} --epochs {epochs} --train-size {train_size} "
+                   f"--lr {lr} --seed {seed}" + (f" --steps {steps}" if steps else ""),
+        "torch": torch.__version__,
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest[name]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train a course model on the shapes lab.")
+    parser.add_argument("name", choices=sorted(models.COURSE_MODELS))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--train-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="stop after this many steps (quick checks)")
+    parser.add_argument("--test-size", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=models.MODELS_DIR)
+    args = parser.parse_args(argv)
+    cfg = dict(DEFAULTS[args.name])
+    for key in ("epochs", "train_size", "lr"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    entry = train_course_model(args.name, args.out, seed=args.seed, steps=args.steps,
+                               test_size=args.test_size, progress=True, **cfg)
+    print(f"{args.name}: test accuracy {entry['test_accuracy']:.4f}, "
+          f"{entry['bytes'] / 1e6:.2f} MB, trained in {entry['train_seconds']:.0f} s -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

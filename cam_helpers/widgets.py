@@ -1,0 +1,110 @@
+"""The interactive explorer: layer, class, method and opacity over one image.
+
+    explorer = CAMExplorer(model, x, image, class_names)
+    explorer            # shows the controls in a notebook
+
+The forward pass runs once, with every offered layer captured. A class change
+costs at most one backward pass (which serves all layers at once); a layer,
+method or opacity change costs none. Works with ipywidgets 7.7 and 8.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import ipywidgets as widgets
+import numpy as np
+import torch
+from torch import nn
+
+from .cams import METHODS, CAMResult, Explainer
+from .hooks import candidate_layers, default_target_layer
+from .viz import overlay
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("could not encode the explorer's image as PNG")
+    return buf.tobytes()
+
+
+def _display_size(image: np.ndarray, target: int) -> np.ndarray:
+    """Resize so the longer side is ``target`` px; small scenes stay crisp."""
+    scale = target / max(image.shape[:2])
+    interp = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
+
+
+class CAMExplorer:
+    """Controls over one image: ``layer`` slider, ``klass`` dropdown (classes
+    sorted by probability), ``method`` dropdown, ``opacity`` slider.
+
+    ``explorer.result`` is the :class:`~cam_helpers.cams.CAMResult` on show;
+    ``explorer.image.value`` the PNG (image | overlay) on show."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
+                 layers: Sequence[str] | None = None, methods: Sequence[str] = ("grad_cam", "cam"),
+                 layer: str | None = None, opacity: float = 0.5, size: int = 256):
+        if x.dim() == 3:
+            x = x[None]
+        if x.shape[0] != 1:
+            raise ValueError(f"the explorer shows one image; got a batch of {x.shape[0]}: pass x[i:i+1]")
+        for m in methods:
+            if m not in METHODS:
+                raise KeyError(f"unknown method {m!r}; choose from {METHODS}")
+        layers = list(layers) if layers is not None else candidate_layers(model, x)
+        layer = layer or default_target_layer(model)
+        if layer not in layers:
+            layers.append(layer)
+        self.explainer = Explainer(model, x, layers)
+        self.original = np.asarray(image)
+        self.size = size
+        probs = self.explainer.logits.detach()[0].softmax(0)
+        order = probs.argsort(descending=True).tolist()
+        self.layer = widgets.SelectionSlider(options=layers, value=layer, description="layer",
+                                             continuous_update=False, layout=widgets.Layout(width="420px"))
+        self.klass = widgets.Dropdown(options=[(f"{class_names[c]} (p={probs[c]:.2f})", c) for c in order],
+                                      value=order[0], description="class")
+        self.method = widgets.Dropdown(options=list(methods), value=methods[0], description="method")
+        self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
+                                           continuous_update=True)
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.result: CAMResult | None = None
+        for control in (self.layer, self.klass, self.method, self.opacity):
+            control.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.layer, self.method]),
+                                    widgets.HBox([self.klass, self.opacity]), self.image, self.status])
+        self.update()
+
+    @property
+    def backward_passes(self) -> int:
+        """Backward passes run so far (one per distinct class asked for)."""
+        return len(self.explainer._grads)
+
+    def _on_change(self, change) -> None:
+        self.update(recompute=change["owner"] is not self.opacity)
+
+    def update(self, recompute: bool = True) -> None:
+        """Recompute the map (unless only the opacity moved) and redraw."""
+        if recompute or self.result is None:
+            try:
+                self.result = self.explainer.explain(self.method.value, self.layer.value, self.klass.value)
+            except ValueError as err:  # e.g. CAM on a layer without a GAP head
+                self.result = None
+                self.status.value = f"<b>{self.method.value}</b>: {err}"
+                self.image.value = _png(_display_size(self.original, self.size))
+                return
+        r = self.result
+        heat = overlay(self.original, r.map[0], self.opacity.value)
+        panel = np.concatenate([_display_size(self.original, self.size), _display_size(heat, self.size)], 1)
+        self.image.value = _png(panel)
+        peak = divmod(int(r.raw[0].argmax()), r.raw.shape[-1])
+        self.status.value = (f"{r.method} · layer <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
+                             f"class {self.klass.label} · peak at row {peak[0]}, col {peak[1]} · "
+                             f"backward passes so far: {self.backward_passes}")
+
+    def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
+        from IPython.display import display
+        display(self.widget)
