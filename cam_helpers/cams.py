@@ -169,20 +169,26 @@ class Explainer:
         t = self.targets(targets)
         key = tuple(t.tolist())
         if key not in self._grads:
-            score = self.logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
-            self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
+            with torch.enable_grad():  # the caller may be inside torch.no_grad()
+                score = self.logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
+                self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
         return self._grads[key]
 
-    def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+    def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
+                 counterfactual: bool = False) -> CAMResult:
         r"""Grad-CAM (Selvaraju et al. 2017, eqs. 1-2).
 
         .. math:: \alpha_k^c = \frac{1}{Z}\sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
                   L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
+
+        ``counterfactual=True`` negates the gradients (the paper's
+        counterfactual explanations): the map then shows what speaks
+        *against* class c.
         """
         name = self._layer(layer)
         t = self.targets(targets)
         acts, grads = self.activations[name].detach(), self.gradients(t)[name]
-        alpha = grads.mean((2, 3), keepdim=True)
+        alpha = grads.mean((2, 3), keepdim=True) * (-1 if counterfactual else 1)
         raw = F.relu((alpha * acts).sum(1))
         return _result(raw, self.size, t, self.logits, name, "grad_cam")
 
@@ -229,11 +235,11 @@ METHODS = ("cam", "grad_cam")
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,
-             targets: Targets = None) -> CAMResult:
+             targets: Targets = None, counterfactual: bool = False) -> CAMResult:
     """Grad-CAM for a batch; see :meth:`Explainer.grad_cam`. The forward pass
     records nothing before ``layer`` and the backward pass stops at it, so
     the cost is about one inference pass."""
-    return Explainer(model, x, layer).grad_cam(layer, targets)
+    return Explainer(model, x, layer).grad_cam(layer, targets, counterfactual)
 
 
 def cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,

@@ -302,6 +302,19 @@ class ShapesDataset(Dataset):
         scene = self.scene(index)
         return to_tensor(scene.image), scene.label
 
+    def scenes(self, indices=None) -> list[Scene]:
+        """Scenes ``indices`` (default: all) as a list."""
+        return [self.scene(i) for i in (range(self.size) if indices is None else indices)]
+
+
+def batch(scenes: list[Scene], obj: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack scenes for a model: ``(x, labels, masks)`` with x (B, 3, H, W),
+    labels (B,) and masks (B, H, W) bool of each scene's object ``obj``."""
+    x = torch.stack([to_tensor(s.image) for s in scenes])
+    labels = torch.tensor([s.objects[obj].label for s in scenes])
+    masks = torch.from_numpy(np.stack([s.objects[obj].mask for s in scenes]))
+    return x, labels, masks
+
 
 # --------------------------------------------------------------------------
 # Real photos

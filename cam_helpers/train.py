@@ -118,7 +118,7 @@ def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-
             opt.step()
             sched.step()
             step += 1
-            loss_sum += float(loss) * len(labels)
+            loss_sum += float(loss.detach()) * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
             seen += len(labels)
             bar.update()

@@ -1,0 +1,79 @@
+"""The shapes lab: determinism, ground truth, variants."""
+import numpy as np
+import pytest
+import torch
+
+from cam_helpers.data import CLASSES, ShapesDataset, to_image, to_tensor
+
+
+def test_scenes_are_a_pure_function_of_seed_split_index():
+    a = ShapesDataset("single", "train", 50, seed=3)
+    b = ShapesDataset("single", "train", 50, seed=3)
+    assert np.array_equal(a.scene(7).image, b.scene(7).image)
+    assert np.array_equal(a.scene(7).objects[0].mask, b.scene(7).objects[0].mask)
+    assert not np.array_equal(a.scene(7).image, ShapesDataset("single", "test", 50, seed=3).scene(7).image)
+    assert not np.array_equal(a.scene(7).image, ShapesDataset("single", "train", 50, seed=4).scene(7).image)
+    assert not np.array_equal(a.scene(7).image, a.scene(8).image)
+
+
+def test_every_class_appears_and_masks_and_boxes_agree():
+    ds = ShapesDataset("single", "train", 300)
+    labels = set()
+    for i in range(300):
+        scene = ds.scene(i)
+        assert scene.image.shape == (64, 64, 3) and scene.image.dtype == np.uint8
+        (obj,) = scene.objects
+        labels.add(obj.label)
+        assert obj.mask.sum() > 40  # a visible object
+        ys, xs = np.nonzero(obj.mask)
+        assert obj.box == (xs.min(), ys.min(), xs.max(), ys.max())
+    assert labels == set(range(len(CLASSES))) and len(CLASSES) >= 6
+
+
+def test_object_pixels_are_drawn_where_the_mask_says():
+    scene = ShapesDataset("single", "val", 10).scene(0)
+    obj = scene.objects[0]
+    inside = scene.image[obj.mask].astype(float)
+    # the object is one colour with a gentle shade: far less spread than the background
+    assert inside.std(0).mean() < scene.image[~obj.mask].astype(float).std(0).mean()
+
+
+@pytest.mark.parametrize("variant, same", [("two", False), ("two_same", True)])
+def test_two_object_variants(variant, same):
+    ds = ShapesDataset(variant, "test", 100)
+    for i in range(100):
+        a, b = ds.scene(i).objects
+        assert (a.label == b.label) == same
+        assert not (a.mask & b.mask).any()
+
+
+def test_tagged_splits_place_the_marker_as_promised():
+    kwargs = dict(size=120, tag_class=3)
+    train = ShapesDataset("tagged", "train", **kwargs)
+    clean = ShapesDataset("tagged", "test_clean", **kwargs)
+    swapped = ShapesDataset("tagged", "test_swapped", **kwargs)
+    for i in range(120):
+        s = train.scene(i)
+        assert (s.marker is not None) == (s.label == 3)
+        assert clean.scene(i).marker is None
+        w = swapped.scene(i)
+        assert (w.marker is not None) == (w.label != 3)
+        if s.marker is not None:
+            assert not (s.marker.mask & s.objects[0].mask).any()
+
+
+def test_dataset_items_and_tensor_round_trip():
+    ds = ShapesDataset("single", "train", 5)
+    x, y = ds[2]
+    assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and y == ds.scene(2).label
+    assert np.array_equal(to_image(x), ds.scene(2).image)
+    assert torch.equal(to_tensor(ds.scene(2).image), x)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown variant"):
+        ShapesDataset("three")
+    with pytest.raises(ValueError, match="unknown split"):
+        ShapesDataset("single", "validation")
+    with pytest.raises(IndexError):
+        ShapesDataset("single", "train", 3).scene(3)

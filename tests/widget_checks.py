@@ -1,0 +1,48 @@
+"""Drive the explorer from Python, as a learner's clicks would. Run in-process
+(the installed ipywidgets) and under ipywidgets 7.7 by test_widgets.py."""
+import ipywidgets
+import torch
+
+from cam_helpers import cam, grad_cam
+from cam_helpers.data import CLASSES, ShapesDataset
+from cam_helpers.models import load_course_model
+from cam_helpers.widgets import CAMExplorer
+
+
+def run() -> str:
+    model = load_course_model("shapes_cnn")
+    scene = ShapesDataset("two", "test", 5, seed=1).scene(0)
+    x = scene.tensor()
+    ex = CAMExplorer(model, x, scene.image, CLASSES)
+    assert ex.layer.value == "features.3" and ex.method.value == "grad_cam"
+    assert ex.backward_passes == 1
+    first_png = ex.image.value
+    assert first_png[:4] == b"\x89PNG"
+
+    # class: the map changes to the chosen class's, for one more backward pass
+    other = scene.objects[1].label if ex.klass.value == scene.objects[0].label else scene.objects[0].label
+    ex.klass.value = other
+    assert ex.backward_passes == 2
+    assert torch.allclose(ex.result.map, grad_cam(model, x, "features.3", other).map, atol=1e-6)
+    assert ex.image.value != first_png
+
+    # layer: no further backward pass, the map is that layer's
+    ex.layer.value = "features.1"
+    assert ex.backward_passes == 2 and ex.result.raw.shape[-1] == 16
+    assert torch.allclose(ex.result.raw, grad_cam(model, x, "features.1", other).raw, atol=1e-6)
+
+    # opacity: same map, new picture
+    before_result, before_png = ex.result, ex.image.value
+    ex.opacity.value = 0.9
+    assert ex.result is before_result and ex.image.value != before_png
+
+    # method: CAM is refused on an inner layer, with the reason on show; fine on the last
+    ex.method.value = "cam"
+    assert ex.result is None and "GAP" in ex.status.value
+    ex.layer.value = "features.3"
+    assert torch.allclose(ex.result.map, cam(model, x, "features.3", other).map, atol=1e-6)
+    return ipywidgets.__version__
+
+
+if __name__ == "__main__":
+    print("ipywidgets", run())
