@@ -14,14 +14,26 @@ def _check(maps: torch.Tensor, masks: torch.Tensor) -> None:
                          "(B, H, W) shape; use result.map (upsampled to the input), not result.raw")
 
 
-def peak_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Pointing game without tolerance (Zhang et al. 2016): is each map's
-    maximum inside its mask? maps, masks: (B, H, W). Returns (B,) bool.
-    An all-zero map points nowhere and never hits."""
+def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
+    """Grow (B, H, W) bool masks by every pixel within Euclidean ``radius``."""
+    if radius <= 0:
+        return masks.bool()
+    r = torch.arange(-radius, radius + 1, device=masks.device)
+    disk = ((r[:, None] ** 2 + r[None, :] ** 2) <= radius ** 2).float()[None, None]
+    grown = torch.nn.functional.conv2d(masks[:, None].float(), disk, padding=radius)
+    return grown[:, 0] > 0
+
+
+def peak_in_mask(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
+    """Pointing game (Zhang et al. 2016): is each map's maximum inside its
+    mask, or within ``tolerance`` pixels of it (Euclidean; the paper uses 15
+    px at 224x224)? maps, masks: (B, H, W). Returns (B,) bool. An all-zero
+    map points nowhere and never hits."""
     _check(maps, masks)
     flat = maps.flatten(1)
     peak = flat.argmax(1)
-    hit = masks.flatten(1).to(maps.device).gather(1, peak[:, None])[:, 0].bool()
+    target = dilate(masks.to(maps.device), tolerance)
+    hit = target.flatten(1).gather(1, peak[:, None])[:, 0]
     return hit & (flat.max(1).values > 0)
 
 

@@ -144,8 +144,8 @@ def read_manifest(models_dir: Path = MODELS_DIR) -> dict:
     path = Path(models_dir) / MANIFEST
     if not path.exists():
         raise WeightsError(f"no weights manifest at {path}. The course models ship in data/models/; "
-                           "check that the repository is complete (git status) or retrain with "
-                           "`python -m cam_helpers.train shapes_cnn`.")
+                           "check that the repository is complete (git status), or recreate a model with "
+                           "`python -m cam_helpers.train NAME`.")
     return json.loads(path.read_text())
 
 
@@ -197,13 +197,24 @@ def has_pretrained(name: str, download: bool = True, timeout: float = 15.0) -> b
     download them (``timeout`` seconds per socket operation)."""
     if _cached_file(name).exists():
         return True
-    if not download or offline():
+    if not download or offline() or not _reachable(_weights(name).url):
         return False
     try:
         _download(name, timeout)
     except Exception:
         return False
     return _cached_file(name).exists()
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Can we open a connection to the weights' server? (Quietly: offline
+    classrooms get a one-line skip, not a failed download's traceback.)"""
+    from urllib.parse import urlparse
+    try:
+        socket.create_connection((urlparse(url).hostname, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _download(name: str, timeout: float) -> None:

@@ -156,7 +156,7 @@ def fit_head(head: nn.Linear, feats: torch.Tensor, labels: torch.Tensor, steps: 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def train_course_model(name: str, out: Path, epochs: int, train_size: int, lr: float, seed: int,

@@ -55,10 +55,10 @@ def test_missing_weights_say_how_to_restore(tmp_path):
     (models_dir / "shapes_vgg.pt").unlink()
     with pytest.raises(WeightsError, match="missing.*git checkout"):
         load_course_model("shapes_vgg", models_dir=models_dir)
-    with pytest.raises(WeightsError, match="not in"):
-        load_course_model("shapes_cnn", models_dir=tmp_path)  # no manifest entry
+    with pytest.raises(WeightsError, match="no weights manifest"):
+        load_course_model("shapes_cnn", models_dir=tmp_path)
     (models_dir / "manifest.json").write_text(json.dumps({}))
-    with pytest.raises(WeightsError, match="not in"):
+    with pytest.raises(WeightsError, match="not in .*python -m cam_helpers.train shapes_cnn"):
         load_course_model("shapes_cnn", models_dir=models_dir)
 
 
