@@ -162,6 +162,11 @@ class Explainer:
     def targets(self, targets: Targets = None) -> torch.Tensor:
         return resolve_targets(targets, self.logits)
 
+    @property
+    def backward_passes(self) -> int:
+        """Backward passes run so far: one per distinct set of targets."""
+        return len(self._grads)
+
     def gradients(self, targets: Targets = None) -> dict[str, torch.Tensor]:
         """d(logit of each image's target)/d(activation) for every captured
         layer: one backward pass per distinct set of targets, then cached.

@@ -81,7 +81,7 @@ class CAMExplorer:
     @property
     def backward_passes(self) -> int:
         """Backward passes run so far (one per distinct class asked for)."""
-        return len(self.explainer._grads)
+        return self.explainer.backward_passes
 
     def _on_change(self, change) -> None:
         self.update(recompute=change["owner"] is not self.opacity)

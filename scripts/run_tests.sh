@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 # Colab's ipywidgets 7.7, side by side, for the widget test (not on the main path).
 [ -d .ci-cache/ipywidgets7/ipywidgets ] || \
-  .venv/bin/python -m pip install --quiet --target .ci-cache/ipywidgets7 --no-deps "ipywidgets>=7.7,<8" ipython_genutils
+  .venv/bin/python -m pip install --quiet --target .ci-cache/ipywidgets7 --no-deps "ipywidgets==7.7.*" ipython_genutils
 export CAM_HELPERS_OFFLINE=${CAM_HELPERS_OFFLINE:-1}   # tests never download
 export MPLBACKEND=Agg
 exec .venv/bin/python -m pytest "$@"

@@ -103,9 +103,9 @@ def test_explainer_reuses_forward_and_caches_backward():
     ex = Explainer(model, torch.randn(1, 3, 64, 64), ["features.1", "features.3"])
     a = ex.grad_cam("features.3", 2)
     b = ex.grad_cam("features.1", 2)  # same class: same backward pass
-    assert len(ex._grads) == 1
+    assert ex.backward_passes == 1
     ex.grad_cam("features.3", 4)
-    assert len(ex._grads) == 2
+    assert ex.backward_passes == 2
     assert a.raw.shape == (1, 8, 8) and b.raw.shape == (1, 16, 16)
     assert torch.allclose(a.raw, grad_cam(model, ex.x, "features.3", 2).raw, atol=1e-6)
     assert torch.allclose(b.raw, grad_cam(model, ex.x, "features.1", 2).raw, atol=1e-6)
