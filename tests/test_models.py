@@ -80,3 +80,22 @@ def test_imagenet_offline_is_a_clear_no(monkeypatch, tmp_path):
     with pytest.raises(PretrainedUnavailable, match="python -m cam_helpers.models --download resnet18"):
         load_imagenet_model("resnet18")
     assert len(imagenet_classes()) == 1000 and imagenet_classes()[281] == "tabby"
+
+
+def test_real_photo_path_with_a_stand_in_cache(monkeypatch, tmp_path):
+    """The notebooks' real-photo sections, run on random weights placed where
+    torchvision's hub cache keeps the real ones (no download)."""
+    import torchvision
+
+    from cam_helpers.data import course_photos, load_image
+    from cam_helpers.models import _cached_file
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = _cached_file("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    assert has_pretrained("resnet18")
+    model = load_imagenet_model("resnet18")
+    photo = load_image(course_photos()[0])
+    r = cam(model, photo.tensor, "layer4")
+    g = grad_cam(model, photo.tensor, "layer4")
+    assert r.map.shape == (1, 224, 224) and torch.allclose(torch.relu(r.raw) / 49, g.raw, atol=1e-5)
