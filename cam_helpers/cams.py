@@ -179,6 +179,15 @@ class Explainer:
                 self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
         return self._grads[key]
 
+    def _weighted(self, layer: LayerRef | None, targets: Targets, rule, method: str) -> CAMResult:
+        """The shared core: ``raw = ReLU(sum_k W_k * A_k)`` with ``W = rule(A, dY/dA)``,
+        per channel (B, K, 1, 1) or per position (B, K, h, w)."""
+        name = self._layer(layer)
+        t = self.targets(targets)
+        acts, grads = self.activations[name].detach(), self.gradients(t)[name]
+        raw = F.relu((rule(acts, grads) * acts).sum(1))
+        return _result(raw, self.size, t, self.logits, name, method)
+
     def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
                  counterfactual: bool = False) -> CAMResult:
         r"""Grad-CAM (Selvaraju et al. 2017, eqs. 1-2).
@@ -190,12 +199,75 @@ class Explainer:
         counterfactual explanations): the map then shows what speaks
         *against* class c.
         """
+        sign = -1 if counterfactual else 1
+        return self._weighted(layer, targets, lambda a, g: sign * g.mean((2, 3), keepdim=True), "grad_cam")
+
+    def grad_cam_pp(self, layer: LayerRef | None = None, targets: Targets = None, eps: float = 0.0) -> CAMResult:
+        r"""Grad-CAM++ (Chattopadhay et al. 2018, eqs. 10 and 19): positive
+        gradients, weighted per position so that several instances count.
+
+        .. math:: w_k^c = \sum_{ij} \alpha^{kc}_{ij}\,\mathrm{ReLU}(g^k_{ij}), \qquad
+                  \alpha^{kc}_{ij} = \frac{(g^k_{ij})^2}{2 (g^k_{ij})^2 + \sum_{ab} A^k_{ab} (g^k_{ij})^3}
+
+        with :math:`g = \partial y^c / \partial A` (the closed form of the paper's
+        exponential-score derivation). Where the denominator is zero, α = 0.
+        ``eps`` is added to the denominator (pytorch-grad-cam uses 1e-6; the
+        paper has none, and for small gradients the two differ).
+        """
+        def rule(a, g):
+            g2 = g * g
+            denom = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * g + eps
+            alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
+                                torch.zeros_like(g))
+            return (alpha * F.relu(g)).sum((2, 3), keepdim=True)
+        return self._weighted(layer, targets, rule, "grad_cam_pp")
+
+    def xgrad_cam(self, layer: LayerRef | None = None, targets: Targets = None, eps: float = 0.0) -> CAMResult:
+        r"""XGrad-CAM (Fu et al. 2020, eq. 15): gradients weighted by the
+        activation's share of its channel.
+
+        .. math:: w_k^c = \sum_{ij} \frac{A^k_{ij}}{\sum_{ab} A^k_{ab}}\,\frac{\partial y^c}{\partial A^k_{ij}}
+
+        A channel whose activations sum to zero gets weight zero. ``eps`` is
+        added to the sum (pytorch-grad-cam uses 1e-7; the paper has none).
+        """
+        def rule(a, g):
+            total = a.sum((2, 3), keepdim=True) + eps
+            safe = torch.where(total != 0, total, torch.ones_like(total))
+            return torch.where(total != 0, (a * g).sum((2, 3), keepdim=True) / safe, torch.zeros_like(total))
+        return self._weighted(layer, targets, rule, "xgrad_cam")
+
+    def layer_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+        r"""LayerCAM (Jiang et al. 2021, eq. 5): one weight per position, the
+        positive gradient. :math:`L^c = \mathrm{ReLU}(\sum_k \mathrm{ReLU}(g^k) \odot A^k)`."""
+        return self._weighted(layer, targets, lambda a, g: F.relu(g), "layer_cam")
+
+    def hires_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+        r"""HiResCAM (Draelos & Carin 2020): the gradient itself, position by
+        position. :math:`L^c = \mathrm{ReLU}(\sum_k g^k \odot A^k)`. On a GAP +
+        linear model it equals CAM / Z exactly, like Grad-CAM."""
+        return self._weighted(layer, targets, lambda a, g: g, "hires_cam")
+
+    def eigen_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
+        r"""Eigen-CAM (Muhammad & Yeasin 2020): the projection of the centred
+        activations on their first principal component. Class-agnostic: no
+        gradient, ``targets`` only labels the result.
+
+        ``raw`` is the projection (sign fixed so that it correlates positively
+        with the mean activation; the SVD's sign is arbitrary).
+        """
         name = self._layer(layer)
         t = self.targets(targets)
-        acts, grads = self.activations[name].detach(), self.gradients(t)[name]
-        alpha = grads.mean((2, 3), keepdim=True) * (-1 if counterfactual else 1)
-        raw = F.relu((alpha * acts).sum(1))
-        return _result(raw, self.size, t, self.logits, name, "grad_cam")
+        acts = self.activations[name].detach()
+        b, k, h, w = acts.shape
+        flat = acts.flatten(2).transpose(1, 2)                  # (B, hw, K)
+        centred = flat - flat.mean(1, keepdim=True)
+        _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+        proj = (centred @ vh[:, 0, :, None])[..., 0]            # (B, hw)
+        mean_map = flat.mean(2)
+        sign = torch.sign(((proj - proj.mean(1, keepdim=True)) * (mean_map - mean_map.mean(1, keepdim=True))).sum(1))
+        raw = (proj * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]).view(b, h, w)
+        return _result(raw, self.size, t, self.logits, name, "eigen_cam")
 
     def cam(self, layer: LayerRef | None = None, targets: Targets = None,
             head: LayerRef | None = None) -> CAMResult:
@@ -229,6 +301,37 @@ class Explainer:
         raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
         return _result(raw, self.size, t, self.logits, name, "cam")
 
+    def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,
+                  top_k: int | None = None, weighting: str = "probability", skip_constant: bool = True,
+                  align_corners: bool = False, progress: bool | None = None) -> CAMResult:
+        r"""Score-CAM (Wang et al. 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)` with
+        :math:`w_k^c` the class score of the input masked by channel k
+        (:func:`cam_helpers.perturbation.score_weights`). One forward pass per
+        channel, batched; ``top_k`` keeps only the k channels of largest
+        spatial variance (the "faster Score-CAM" option)."""
+        from .perturbation import score_weights
+        name = self._layer(layer)
+        t = self.targets(targets)
+        acts = self.activations[name].detach()
+        w = score_weights(self.model, self.x, acts, t, batch_size=batch_size, top_k=top_k, weighting=weighting,
+                          skip_constant=skip_constant, align_corners=align_corners, progress=progress)
+        return _result(F.relu((w[:, :, None, None] * acts).sum(1)), self.size, t, self.logits, name, "score_cam")
+
+    def ablation_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,
+                     skip_constant: bool = True, progress: bool | None = None) -> CAMResult:
+        r"""Ablation-CAM (Desai & Ramaswamy 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)`,
+        :math:`w_k^c = (y^c - y^c_k) / y^c` with :math:`y^c_k` the score when channel k
+        is zeroed (:func:`cam_helpers.perturbation.ablation_weights`). Only the
+        layers after ``layer`` run per ablated channel."""
+        from .perturbation import ablation_weights
+        name = self._layer(layer)
+        t = self.targets(targets)
+        acts = self.activations[name].detach()
+        w = ablation_weights(self.model, resolve_layer(self.model, name)[1], self.x, acts, self.logits.detach(), t,
+                             batch_size=batch_size, skip_constant=skip_constant, progress=progress)
+        return _result(F.relu((w[:, :, None, None] * acts).sum(1)), self.size, t, self.logits, name,
+                       "ablation_cam")
+
     def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
         """``explain("grad_cam", layer, targets)``: pick a method by name."""
         if method not in METHODS:
@@ -236,18 +339,27 @@ class Explainer:
         return getattr(self, method)(layer, targets)
 
 
-METHODS = ("cam", "grad_cam")
+METHODS = ("cam", "grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "hires_cam", "score_cam",
+           "ablation_cam", "eigen_cam")
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,
-             targets: Targets = None, counterfactual: bool = False) -> CAMResult:
-    """Grad-CAM for a batch; see :meth:`Explainer.grad_cam`. The forward pass
-    records nothing before ``layer`` and the backward pass stops at it, so
-    the cost is about one inference pass."""
-    return Explainer(model, x, layer).grad_cam(layer, targets, counterfactual)
+def _one_shot(method: str):
+    """``method(model, x, layer=None, targets=None, **options)``: one
+    Explainer, one map. The forward pass records nothing before ``layer``."""
+    def explain(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+                **options) -> CAMResult:
+        return getattr(Explainer(model, x, layer), method)(layer, targets, **options)
+    explain.__name__ = explain.__qualname__ = method
+    explain.__doc__ = f"{method} for a batch: see :meth:`Explainer.{method}`. Same call shape as every CAM method."
+    return explain
 
 
-def cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None,
-        targets: Targets = None, head: LayerRef | None = None) -> CAMResult:
-    """CAM for a batch; see :meth:`Explainer.cam`. Costs one inference pass."""
-    return Explainer(model, x, layer).cam(layer, targets, head)
+cam = _one_shot("cam")
+grad_cam = _one_shot("grad_cam")
+grad_cam_pp = _one_shot("grad_cam_pp")
+xgrad_cam = _one_shot("xgrad_cam")
+layer_cam = _one_shot("layer_cam")
+hires_cam = _one_shot("hires_cam")
+score_cam = _one_shot("score_cam")
+ablation_cam = _one_shot("ablation_cam")
+eigen_cam = _one_shot("eigen_cam")

@@ -71,6 +71,30 @@ class ModelState:
             param.requires_grad_(flag)
 
 
+class frozen_eval:
+    """Context manager for explaining, not training: eval mode (unless
+    ``eval=False``) and every parameter's ``requires_grad`` off; both restored
+    on exit, also when the body raises."""
+
+    def __init__(self, model: nn.Module, eval: bool = True, freeze: bool = True):
+        self.model, self.eval, self.freeze = model, eval, freeze
+        self._state: ModelState | None = None
+
+    def __enter__(self) -> nn.Module:
+        self._state = ModelState(self.model)
+        if self.eval:
+            self.model.eval()
+        if self.freeze:
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        if self._state is not None:
+            self._state.restore()
+            self._state = None
+
+
 class capture:
     """Context manager recording the outputs of ``layers`` (and their gradients).
 
@@ -101,7 +125,7 @@ class capture:
         self.activations: dict[str, torch.Tensor] = {}
         self.gradients: dict[str, torch.Tensor] = {}
         self._handles: list = []
-        self._state: ModelState | None = None
+        self._state: frozen_eval | None = None
         self._grad_mode = None
 
     # -- hooks ---------------------------------------------------------------
@@ -123,12 +147,8 @@ class capture:
         return hook
 
     def __enter__(self) -> capture:
-        self._state = ModelState(self.model)
-        if self.eval:
-            self.model.eval()
-        if self.stop_at_layers:
-            for p in self.model.parameters():
-                p.requires_grad_(False)
+        self._state = frozen_eval(self.model, self.eval, self.stop_at_layers)
+        self._state.__enter__()
         self._grad_mode = torch.enable_grad()
         self._grad_mode.__enter__()
         try:
@@ -147,7 +167,7 @@ class capture:
             self._grad_mode.__exit__(None, None, None)
             self._grad_mode = None
         if self._state is not None:
-            self._state.restore()
+            self._state.__exit__(None, None, None)
             self._state = None
 
     def __exit__(self, *exc) -> None:

@@ -1,0 +1,135 @@
+"""CAMs whose channel weights come from forward passes, not gradients:
+Score-CAM (mask the input with each channel) and Ablation-CAM (switch each
+channel off). Both are reached through :class:`cam_helpers.cams.Explainer`
+and the functions ``score_cam`` / ``ablation_cam`` there.
+
+They cost one forward pass per channel, so: passes are batched
+(``batch_size`` bounds the memory), run without autograd, show a progress bar
+(``progress``), and skip channels that are constant over the image. A constant
+post-ReLU channel adds one number to every pixel of the map, which the
+per-image min-max normalisation removes; an all-zero channel adds nothing at
+all. (With ``skip_constant=False`` every channel is scored.)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .hooks import frozen_eval
+
+
+def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> torch.Tensor:
+    """(B, K) bool: which channels of each image to score."""
+    flat = acts.flatten(2)
+    keep = flat.amax(2) > flat.amin(2) if skip_constant else torch.ones(flat.shape[:2], dtype=torch.bool,
+                                                                          device=acts.device)
+    if top_k is not None and top_k < acts.shape[1]:
+        # "Faster Score-CAM": only the channels with the largest spatial variance.
+        var = flat.var(2).masked_fill(~keep, -1)
+        top = torch.zeros_like(keep)
+        top.scatter_(1, var.topk(top_k, dim=1).indices, True)
+        keep &= top
+    return keep
+
+
+def _bar(total: int, progress: bool | None, desc: str):
+    return tqdm(total=total, desc=desc, disable=not progress if progress is not None else total < 512,
+                leave=False)
+
+
+def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets: torch.Tensor, *,
+                  batch_size: int = 64, top_k: int | None = None, weighting: str = "probability",
+                  skip_constant: bool = True, align_corners: bool = False,
+                  progress: bool | None = None) -> torch.Tensor:
+    r"""Score-CAM channel weights (Wang et al. 2020), (B, K).
+
+    Each channel is upsampled to the input size and scaled to [0, 1]
+    (:math:`H_k`); the input masked by it is scored:
+
+    - ``weighting="probability"`` (the paper's Algorithm 1 and its authors'
+      code): :math:`w_k = \mathrm{softmax}(f(X \odot H_k))_c`, the class
+      probability of the masked image.
+    - ``weighting="channel_softmax"`` (pytorch-grad-cam): the class *logits*
+      of the masked images, softmax-normalised across channels.
+
+    ``align_corners=True`` upsamples as pytorch-grad-cam does
+    (``UpsamplingBilinear2d``); the paper's code uses ``False``.
+    Skipped channels get weight 0.
+    """
+    if weighting not in ("probability", "channel_softmax"):
+        raise ValueError(f"weighting is 'probability' or 'channel_softmax', got {weighting!r}")
+    keep = _channels(acts, skip_constant, top_k)
+    scores = torch.full(acts.shape[:2], float("-inf") if weighting == "channel_softmax" else 0.0,
+                        device=acts.device, dtype=acts.dtype)
+    size = x.shape[-2:]
+    bar = _bar(int(keep.sum()), progress, "Score-CAM")
+    with frozen_eval(model), torch.no_grad():
+        for b in range(x.shape[0]):
+            for chunk in keep[b].nonzero()[:, 0].split(batch_size):
+                up = F.interpolate(acts[b, chunk][:, None], size=size, mode="bilinear",
+                                   align_corners=align_corners)[:, 0]
+                lo = up.flatten(1).amin(1)[:, None, None]
+                hi = up.flatten(1).amax(1)[:, None, None]
+                masks = (up - lo) / (hi - lo + (1e-8 if align_corners else 0) + (hi == lo))
+                out = model(x[b:b + 1] * masks[:, None])
+                scores[b, chunk] = (out.softmax(1) if weighting == "probability" else out)[:, targets[b]]
+                bar.update(len(chunk))
+    bar.close()
+    return scores.softmax(1) if weighting == "channel_softmax" else scores
+
+
+class _Replace:
+    """Forward hook that replaces a layer's output with given activations."""
+
+    def __init__(self, acts: torch.Tensor):
+        self.acts = acts
+
+    def __call__(self, module, inputs, output):
+        return self.acts
+
+
+def head_logits(model: nn.Module, layer: nn.Module, x1: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+    """Logits of the model when ``layer`` outputs ``acts`` (n, K, h, w) for
+    the single image ``x1`` (1, C, H, W). The layers before ``layer`` run once
+    on the one image, and the batch of n grows at the layer (broadcasting
+    carries skip connections from before it); where it cannot (a concatenation
+    with an earlier tensor), the image is repeated n times instead."""
+    handle = layer.register_forward_hook(_Replace(acts))
+    try:
+        try:
+            out = model(x1)
+            if out.shape[0] == acts.shape[0]:
+                return out
+        except RuntimeError:
+            pass
+        return model(x1.expand(acts.shape[0], *x1.shape[1:]).contiguous())
+    finally:
+        handle.remove()
+
+
+def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: torch.Tensor,
+                     logits: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 64,
+                     skip_constant: bool = True, progress: bool | None = None) -> torch.Tensor:
+    r"""Ablation-CAM channel weights (Desai & Ramaswamy 2020, eq. 4), (B, K):
+    the relative drop of the class score when channel k is set to zero,
+
+    .. math:: w_k^c = \frac{y^c - y^c_k}{y^c}.
+
+    Skipped channels: an all-zero channel ablates to itself (weight 0); a
+    constant one only shifts the map (see the module docstring).
+    """
+    keep = _channels(acts, skip_constant, None)
+    y = logits.gather(1, targets[:, None])[:, 0]
+    ablated = y[:, None].expand(acts.shape[:2]).clone()
+    bar = _bar(int(keep.sum()), progress, "Ablation-CAM")
+    with frozen_eval(model), torch.no_grad():
+        for b in range(x.shape[0]):
+            for chunk in keep[b].nonzero()[:, 0].split(batch_size):
+                batch = acts[b].expand(len(chunk), *acts.shape[1:]).clone()
+                batch[torch.arange(len(chunk)), chunk] = 0
+                ablated[b, chunk] = head_logits(model, layer, x[b:b + 1], batch)[:, targets[b]]
+                bar.update(len(chunk))
+    bar.close()
+    return (y[:, None] - ablated) / y[:, None]

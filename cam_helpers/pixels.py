@@ -1,0 +1,240 @@
+"""Pixel-space explanations: attributions at the input's resolution.
+
+Same call shape as the CAM methods::
+
+    result = saliency(model, x, layer=None, targets=None)
+    result.raw   # (B, C, H, W) attribution of every input value
+    result.map   # (B, H, W) one value per pixel, scaled to [0, 1] per image
+
+``layer`` is used by ``guided_grad_cam`` (and by ``smooth_grad`` when its base
+method is a CAM); the others ignore it. How ``raw`` becomes ``map``:
+gradient-like methods take the largest absolute value over channels
+(Simonyan et al. 2014); integrated gradients and occlusion sum over channels
+and keep the positive evidence, as the CAMs do.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .cams import CAMResult, Targets, check_input, normalize, resolve_targets, upsample
+from .hooks import LayerRef, frozen_eval
+
+
+def _abs_max(raw: torch.Tensor) -> torch.Tensor:
+    return normalize(raw.abs().amax(1))
+
+
+def _positive_sum(raw: torch.Tensor) -> torch.Tensor:
+    return normalize(F.relu(raw.sum(1)))
+
+
+def _result(raw, targets, logits, method, layer="input", reduce=_abs_max) -> CAMResult:
+    return CAMResult(raw.detach(), reduce(raw.detach()), targets, logits.detach(), layer, method)
+
+
+def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
+                    batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dy_c/dx, logits, targets)`` for a batch, in eval mode with the
+    parameters frozen (both restored), in chunks of ``batch_size`` images."""
+    x = check_input(model, x)
+    chunks = [x] if batch_size is None else x.split(batch_size)
+    grads, logits, done = [], [], 0
+    with frozen_eval(model), torch.enable_grad():
+        for chunk in chunks:
+            xi = chunk.detach().requires_grad_(True)
+            out = model(xi)
+            t = resolve_targets(_slice(targets, done, len(chunk)), out)
+            grads.append(torch.autograd.grad(out.gather(1, t[:, None]).sum(), xi)[0])
+            logits.append(out.detach())
+            done += len(chunk)
+    logits = torch.cat(logits)
+    return torch.cat(grads), logits, resolve_targets(targets, logits)
+
+
+def _slice(targets: Targets, start: int, n: int) -> Targets:
+    if targets is None or isinstance(targets, int) or torch.as_tensor(targets).numel() == 1:
+        return targets
+    return torch.as_tensor(targets).flatten()[start:start + n]
+
+
+def saliency(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+             batch_size: int | None = None) -> CAMResult:
+    r"""Vanilla gradient saliency (Simonyan et al. 2014): :math:`|\partial y^c / \partial x|`.
+    ``map`` is the maximum over colour channels."""
+    g, logits, t = input_gradients(model, x, targets, batch_size)
+    return _result(g.abs(), t, logits, "saliency")
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """ReLU whose backward pass lets through only positive gradients at
+    positive inputs (Springenberg et al. 2015)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp(min=0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (out > 0)
+
+
+class guided_relus:
+    """Context manager: every ``nn.ReLU`` module of the model runs as a guided
+    ReLU (out of place), and is put back on exit. ReLUs called as functions
+    (``F.relu`` in a forward method) are not reached: captum has the same limit."""
+
+    def __init__(self, model: nn.Module):
+        self.relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+
+    def __enter__(self):
+        for m in self.relus:
+            m.forward = _GuidedReLU.apply
+        return self
+
+    def __exit__(self, *exc):
+        for m in self.relus:
+            del m.forward  # back to the class's forward
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+                    batch_size: int | None = None) -> CAMResult:
+    r"""Guided backpropagation (Springenberg et al. 2015): the input gradient
+    with every ReLU's backward pass replaced by
+    :math:`R_{l} = \mathbb{1}[f_l > 0]\,\mathbb{1}[R_{l+1} > 0]\,R_{l+1}`.
+    Not class-discriminative: notebook 03 measures it."""
+    with guided_relus(model):
+        g, logits, t = input_gradients(model, x, targets, batch_size)
+    return _result(g, t, logits, "guided_backprop")
+
+
+def guided_grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+                    interpolation: str = "bilinear") -> CAMResult:
+    r"""Guided Grad-CAM (Selvaraju et al. 2017): guided backpropagation times
+    the Grad-CAM map upsampled to the input, :math:`R \odot \mathrm{up}(L^c)`.
+    The paper upsamples bilinearly; captum's ``GuidedGradCam`` uses
+    ``interpolation="nearest"``."""
+    from .cams import grad_cam
+    gc = grad_cam(model, x, layer, targets)
+    gb = guided_backprop(model, x, None, gc.targets)
+    size = tuple(x.shape[-2:])
+    up = (upsample(gc.raw, size) if interpolation == "bilinear"
+          else F.interpolate(gc.raw[:, None], size=size, mode=interpolation)[:, 0])
+    return _result(gb.raw * up[:, None], gc.targets, gc.logits, "guided_grad_cam", gc.layer)
+
+
+def integration_points(steps: int, method: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
+    """(alphas, weights) on [0, 1] for the path integral. ``"riemann_right"``
+    is the paper's eq. 3; ``"riemann_trapezoid"`` and ``"gausslegendre"``
+    (captum's default: exact for polynomials of degree < 2·steps) converge
+    faster."""
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        return torch.tensor((nodes + 1) / 2), torch.tensor(weights / 2)
+    if method == "riemann_right":
+        return torch.arange(1, steps + 1) / steps, torch.full((steps,), 1 / steps)
+    if method == "riemann_trapezoid":
+        w = torch.full((steps,), 1 / (steps - 1))
+        w[[0, -1]] /= 2
+        return torch.linspace(0, 1, steps), w
+    raise ValueError(f"method is 'gausslegendre', 'riemann_right' or 'riemann_trapezoid', got {method!r}")
+
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+                         baseline: torch.Tensor | float = 0.0, steps: int = 32, method: str = "gausslegendre",
+                         batch_size: int = 64) -> CAMResult:
+    r"""Integrated Gradients (Sundararajan et al. 2017, eq. 1):
+
+    .. math:: \mathrm{IG}_i(x) = (x_i - x'_i) \int_0^1
+              \frac{\partial y^c(x' + \alpha (x - x'))}{\partial x_i}\, d\alpha
+
+    with baseline :math:`x'` (zeros by default: the mean image after
+    normalisation). All ``steps`` points of all images run in batches of
+    ``batch_size``. ``map``: positive part of the sum over channels.
+    """
+    x = check_input(model, x)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    alphas, weights = (v.to(x.device, x.dtype) for v in integration_points(steps, method))
+    with torch.no_grad(), frozen_eval(model):
+        logits = model(x)
+    t = resolve_targets(targets, logits)
+    # (B * steps) points, image-major: image b's points are rows b*steps ... b*steps + steps - 1
+    path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
+    g, _, _ = input_gradients(model, path.flatten(0, 1), t.repeat_interleave(steps), batch_size)
+    total = (g.view(x.shape[0], steps, *x.shape[1:]) * weights[None, :, None, None, None]).sum(1)
+    return _result((x - base) * total, t, logits, "integrated_gradients", reduce=_positive_sum)
+
+
+def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+              window: int = 8, stride: int = 4, baseline: float = 0.0, batch_size: int = 64) -> CAMResult:
+    r"""Occlusion sensitivity (Zeiler & Fergus 2014): slide a ``window`` x
+    ``window`` patch of ``baseline`` over the image with ``stride``; each
+    pixel's attribution is the mean score drop :math:`y^c(x) - y^c(x_{\text{occluded}})`
+    over the patches covering it (as captum's ``Occlusion``). All patch
+    positions of an image run in batches of ``batch_size``."""
+    x = check_input(model, x)
+    b, c, h, w = x.shape
+    ys = list(range(0, h - window + 1, stride))
+    xs = list(range(0, w - window + 1, stride))
+    pos = [(i, j) for i in ys for j in xs]
+    masks = torch.zeros(len(pos), 1, h, w, device=x.device, dtype=x.dtype)
+    for n, (i, j) in enumerate(pos):
+        masks[n, :, i:i + window, j:j + window] = 1
+    count = masks.sum(0)                                   # patches covering each pixel
+    attr = torch.zeros_like(x)
+    with torch.no_grad(), frozen_eval(model):
+        logits = model(x)
+        t = resolve_targets(targets, logits)
+        y = logits.gather(1, t[:, None])[:, 0]
+        for k in range(b):
+            drops = []
+            for chunk in masks.split(batch_size):
+                occluded = x[k:k + 1] * (1 - chunk) + baseline * chunk
+                drops.append(y[k] - model(occluded)[:, t[k]])
+            drops = torch.cat(drops)
+            attr[k] = ((drops[:, None, None, None] * masks).sum(0) / count.clamp(min=1)).expand(c, h, w)
+    return _result(attr, t, logits, "occlusion", reduce=_positive_sum)
+
+
+def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
+                base=saliency, samples: int = 16, noise: float = 0.15, stdev: float | None = None,
+                batch_size: int | None = None, **options) -> CAMResult:
+    r"""SmoothGrad (Smilkov et al. 2017): the average of a base method over
+    noisy copies, :math:`\frac{1}{n}\sum_{i=1}^{n} M(x + \mathcal{N}(0, \sigma^2))`.
+
+    ``base``: any method of the common call shape (saliency by default; a CAM
+    too). ``noise``: σ as a fraction of each image's value range (the paper's
+    10-20%); or give ``stdev`` directly. All ``samples`` copies of all images
+    run as one batch (or chunks of ``batch_size`` images). The noise is drawn
+    with ``torch.normal`` over ``x.repeat_interleave(samples, 0)``, exactly as
+    captum's ``NoiseTunnel`` does, so a shared seed gives the same noise.
+    """
+    x = check_input(model, x)
+    with torch.no_grad(), frozen_eval(model):
+        logits = model(x)
+    t = resolve_targets(targets, logits)
+    if stdev is None:
+        span = (x.flatten(1).amax(1) - x.flatten(1).amin(1))
+        sigma = (noise * span).repeat_interleave(samples)[:, None, None, None].expand(-1, *x.shape[1:])
+    else:
+        sigma = torch.full((x.shape[0] * samples, *x.shape[1:]), float(stdev), device=x.device, dtype=x.dtype)
+    noisy = x.repeat_interleave(samples, 0) + torch.normal(0.0, sigma)
+    reps = t.repeat_interleave(samples)
+    step = batch_size * samples if batch_size else len(noisy)
+    raws = [base(model, noisy[i:i + step], layer, reps[i:i + step], **options).raw for i in range(0, len(noisy), step)]
+    raw = torch.cat(raws).view(x.shape[0], samples, *raws[0].shape[1:]).mean(1)
+    name = getattr(base, "__name__", "base")
+    if raw.dim() == 3:  # a CAM base: (B, h, w) maps
+        return CAMResult(raw, normalize(upsample(F.relu(raw), tuple(x.shape[-2:]))), t, logits, layer or "",
+                         f"smooth_grad({name})")
+    reduce = _positive_sum if name in ("integrated_gradients", "occlusion") else _abs_max
+    return _result(raw, t, logits, f"smooth_grad({name})", reduce=reduce)
+
+
+PIXEL_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop, "guided_grad_cam": guided_grad_cam,
+                 "smooth_grad": smooth_grad, "integrated_gradients": integrated_gradients, "occlusion": occlusion}
