@@ -1,13 +1,23 @@
-"""Grad-CAM cost, side by side in one run: the plain forward pass, our
-``grad_cam``, pytorch-grad-cam's and torchcam's GradCAM.
+"""CAM cost, side by side in one run: the plain forward pass, our methods,
+pytorch-grad-cam's and torchcam's.
 
-    python benchmarks/bench_cam.py                      # resnet50, batch 8, 224x224, CPU
-    python benchmarks/bench_cam.py --device cuda
+    python benchmarks/bench_cam.py                  # resnet50, 224x224, CPU, every section
+    python benchmarks/bench_cam.py --sections gradient --device cuda
 
-Methods are timed in interleaved rounds (so drift in machine load hits all of
-them alike) and the median is reported. "forward" is an inference pass in eval
-mode under ``torch.no_grad()``: what the model costs without any explanation.
-Random weights: timing does not depend on them, and nothing is downloaded.
+Sections:
+  gradient   Grad-CAM, Grad-CAM++, XGrad-CAM, LayerCAM, HiResCAM on a batch
+             (default 8): one backward pass each.
+  score      Score-CAM on one image: ours exact (under pytorch-grad-cam's
+             settings, so the maps must agree), pytorch-grad-cam's, ours with
+             top-k channels.
+  ablation   Ablation-CAM on one image: ours vs pytorch-grad-cam.
+  topk       "Faster Score-CAM" on the shapes lab (shapes_cnn): time and
+             Spearman rank correlation of the top-k map to the exact one.
+
+Within a section, methods are timed in interleaved rounds (machine-load drift
+hits all alike) and the median is reported. "forward" is an inference pass in
+eval mode under ``torch.no_grad()``. ImageNet models have random weights:
+timing does not depend on them, and nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -19,79 +29,195 @@ import numpy as np
 import torch
 import torchvision
 
-from cam_helpers import default_target_layer, grad_cam
+import cam_helpers as ch
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+def timed(methods: dict, repeats: int, device: str, warmup: bool = True) -> dict[str, float]:
+    """Median seconds per method over ``repeats`` interleaved rounds (after one
+    warm-up round, unless the methods are long enough not to need one)."""
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for fn in methods.values() if warmup else ():
+        fn()
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+def table(rows: list[tuple[str, float, str]], base: float) -> None:
+    print(f"  {'method':34s} {'time (ms)':>10s} {'x forward':>10s}  note")
+    for name, t, note in rows:
+        print(f"  {name:34s} {t * 1e3:10.1f} {t / base:10.2f}  {note}")
 
-    from pytorch_grad_cam import GradCAM
-    from torchcam.methods import GradCAM as TorchcamGradCAM
 
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(args.model).eval().to(args.device)
-    x = torch.randn(args.batch, 3, args.size, args.size, device=args.device)
-    layer = default_target_layer(model)
-    module = dict(model.named_modules())[layer]
-    targets = list(range(args.batch))
+def gradient_section(model, x, layer, module, repeats, device) -> dict:
+    from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from torchcam import methods as tc
+
+    targets = list(range(len(x)))
+    pgc_targets = [ClassifierOutputTarget(t) for t in targets]
+    pairs = {  # ours, pytorch-grad-cam class, torchcam class (None: not in torchcam)
+        "grad_cam": (GradCAM, tc.GradCAM), "grad_cam_pp": (GradCAMPlusPlus, tc.GradCAMpp),
+        "xgrad_cam": (XGradCAM, tc.XGradCAM), "layer_cam": (LayerCAM, tc.LayerCAM), "hires_cam": (HiResCAM, None),
+    }
 
     def forward():
         with torch.no_grad():
             return model(x)
 
-    def ours():
-        return grad_cam(model, x, layer, targets).map
-
-    pgc = GradCAM(model, [module])
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    pgc_targets = [ClassifierOutputTarget(t) for t in targets]
-
-    def pytorch_grad_cam():
-        return pgc(x, pgc_targets)
-
-    def torchcam():
-        with TorchcamGradCAM(model, target_layer=layer) as extractor:
-            return extractor(class_idx=targets, scores=model(x))[0]
-
-    methods = {"forward": forward, "cam_helpers.grad_cam": ours,
-               "pytorch-grad-cam GradCAM": pytorch_grad_cam, "torchcam GradCAM": torchcam}
-    # Same answer first: a fast wrong map is no result.
-    a, b = ours().cpu().numpy(), pytorch_grad_cam()
-    agreement = float(np.abs(a - b).max())
-
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for name, fn in methods.items():  # warm-up
-        fn()
-    for _ in range(args.repeats):
-        for name, fn in methods.items():
-            sync(args.device)
-            start = time.perf_counter()
-            fn()
-            sync(args.device)
-            times[name].append(time.perf_counter() - start)
+    methods = {"forward": forward}
+    for name, (pgc_cls, tc_cls) in pairs.items():
+        methods[f"ours {name}"] = lambda name=name: getattr(ch, name)(model, x, layer, targets).map
+        pgc = pgc_cls(model, [module])
+        methods[f"pytorch-grad-cam {pgc_cls.__name__}"] = lambda pgc=pgc: pgc(x, pgc_targets)
+        if tc_cls is not None:
+            def torchcam_run(cls=tc_cls):
+                with cls(model, target_layer=layer) as extractor:
+                    return extractor(class_idx=targets, scores=model(x))[0]
+            methods[f"torchcam {tc_cls.__name__}"] = torchcam_run
+    agree = float(np.abs(ch.grad_cam(model, x, layer, targets).map.cpu().numpy()
+                         - methods["pytorch-grad-cam GradCAM"]()).max())
+    median = timed(methods, repeats, device)
     model.zero_grad(set_to_none=True)
-
-    median = {name: statistics.median(t) for name, t in times.items()}
-    base = median["forward"]
-    print(f"{args.model}, batch {args.batch}, {args.size}x{args.size}, {args.device}, "
-          f"{torch.get_num_threads()} threads, layer {layer}, median of {args.repeats}")
-    print(f"{'method':28s} {'time (ms)':>10s} {'x forward':>10s} {'ours faster by':>15s}")
-    for name, t in median.items():
-        faster = "" if name in ("forward", "cam_helpers.grad_cam") else f"{t / median['cam_helpers.grad_cam']:.2f}x"
-        print(f"{name:28s} {t * 1e3:10.1f} {t / base:10.2f} {faster:>15s}")
-    print(f"max |ours - pytorch-grad-cam| over the maps: {agreement:.1e}")
+    rows = []
+    for label, t in median.items():
+        note = ""
+        if label.startswith("ours"):
+            pgc_label = f"pytorch-grad-cam {pairs[label[5:]][0].__name__}"
+            note = f"{median[pgc_label] / t:.2f}x faster than pytorch-grad-cam"
+        rows.append((label, t, note))
+    print(f"\n[gradient] batch of {len(x)}; max |ours - pytorch-grad-cam| for Grad-CAM: {agree:.1e}")
+    table(rows, median["forward"])
     return median
+
+
+def score_section(model, x1, layer, module, top_k, device) -> dict:
+    from pytorch_grad_cam import ScoreCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    def forward():
+        with torch.no_grad():
+            return model(x1)
+
+    theirs_map = {}
+
+    def theirs():
+        with ScoreCAM(model, [module]) as ref:
+            theirs_map["map"] = ref(x1, [ClassifierOutputTarget(1)])
+
+    ours_map = {}
+
+    def ours():
+        ours_map["map"] = ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True,
+                                       progress=False).map
+
+    with torch.no_grad():
+        forward()  # warm-up for the one short method
+
+    def ours_top_k():
+        return ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True, top_k=top_k,
+                            progress=False)
+
+    median = timed({"forward": forward, "ours score_cam (exact)": ours, "pytorch-grad-cam ScoreCAM": theirs,
+                    f"ours score_cam (top_k={top_k})": ours_top_k}, 1, device, warmup=False)
+    agree = float(np.abs(ours_map["map"].cpu().numpy() - theirs_map["map"]).max())
+    exact, pgc, fast = (median["ours score_cam (exact)"], median["pytorch-grad-cam ScoreCAM"],
+                        median[f"ours score_cam (top_k={top_k})"])
+    print(f"\n[score] one image; max |ours exact - pytorch-grad-cam| over the map: {agree:.1e}")
+    table([("forward", median["forward"], ""),
+           ("ours score_cam (exact)", exact, f"{pgc / exact:.2f}x faster than pytorch-grad-cam"),
+           ("pytorch-grad-cam ScoreCAM", pgc, ""),
+           (f"ours score_cam (top_k={top_k})", fast, f"{exact / fast:.1f}x faster than exact")], median["forward"])
+    return median
+
+
+def ablation_section(model, x1, layer, module, device) -> dict:
+    from pytorch_grad_cam import AblationCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    maps = {}
+
+    def forward():
+        with torch.no_grad():
+            return model(x1)
+
+    def ours():
+        maps["ours"] = ch.ablation_cam(model, x1, layer, 1, progress=False).map
+
+    def theirs():
+        with AblationCAM(model, [module]) as ref:
+            maps["theirs"] = ref(x1, [ClassifierOutputTarget(1)])
+
+    with torch.no_grad():
+        forward()  # warm-up for the one short method
+    median = timed({"forward": forward, "ours ablation_cam": ours, "pytorch-grad-cam AblationCAM": theirs}, 1, device,
+                   warmup=False)
+    agree = float(np.abs(maps["ours"].cpu().numpy() - maps["theirs"]).max())
+    print(f"\n[ablation] one image; max |ours - pytorch-grad-cam| over the map: {agree:.1e}")
+    ratio = median["pytorch-grad-cam AblationCAM"] / median["ours ablation_cam"]
+    table([("forward", median["forward"], ""),
+           ("ours ablation_cam", median["ours ablation_cam"], f"{ratio:.1f}x faster than pytorch-grad-cam"),
+           ("pytorch-grad-cam AblationCAM", median["pytorch-grad-cam AblationCAM"], "")], median["forward"])
+    return median
+
+
+def topk_section(scenes: int, top_k: int, device: str) -> dict:
+    from cam_helpers import data, metrics, models
+    model = models.load_course_model("shapes_cnn", device)
+    x, _, _ = data.batch(data.ShapesDataset("single", "test", scenes, seed=1).scenes())
+    x = x.to(device)
+    ex = ch.Explainer(model, x)
+    start = time.perf_counter()
+    exact = ex.score_cam(progress=False)
+    t_exact = time.perf_counter() - start
+    start = time.perf_counter()
+    fast = ex.score_cam(top_k=top_k, progress=False)
+    t_fast = time.perf_counter() - start
+    rho = metrics.spearman(exact.map.cpu(), fast.map.cpu())
+    channels = ex.activations[ex.layers[-1]].shape[1]
+    print(f"\n[topk] shapes_cnn, {scenes} test scenes, layer {ex.layers[-1]} ({channels} channels)")
+    print(f"  exact {t_exact:.2f} s, top_k={top_k} {t_fast:.2f} s: {t_exact / t_fast:.1f}x faster; "
+          f"Spearman to exact: mean {rho.mean():.3f}, min {rho.min():.3f}")
+    return {"speedup": t_exact / t_fast, "spearman_mean": float(rho.mean()), "spearman_min": float(rho.min())}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--top-k", type=int, default=128, help="channels kept by the fast Score-CAM (ImageNet model)")
+    parser.add_argument("--lab-top-k", type=int, default=8, help="channels kept on shapes_cnn (of 128)")
+    parser.add_argument("--lab-scenes", type=int, default=50)
+    parser.add_argument("--sections", nargs="*", default=["gradient", "score", "ablation", "topk"])
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(args.model).eval().to(args.device)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=args.device)
+    layer = ch.default_target_layer(model)
+    module = dict(model.named_modules())[layer]
+    print(f"{args.model}, {args.size}x{args.size}, {args.device}, {torch.get_num_threads()} threads, "
+          f"layer {layer}, torch {torch.__version__}")
+    results = {}
+    if "gradient" in args.sections:
+        results["gradient"] = gradient_section(model, x, layer, module, args.repeats, args.device)
+    if "score" in args.sections:
+        results["score"] = score_section(model, x[:1], layer, module, args.top_k, args.device)
+    if "ablation" in args.sections:
+        results["ablation"] = ablation_section(model, x[:1], layer, module, args.device)
+    if "topk" in args.sections:
+        results["topk"] = topk_section(args.lab_scenes, args.lab_top_k, args.device)
+    return results
 
 
 if __name__ == "__main__":

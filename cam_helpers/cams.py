@@ -301,7 +301,7 @@ class Explainer:
         raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
         return _result(raw, self.size, t, self.logits, name, "cam")
 
-    def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,
+    def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int | None = None,
                   top_k: int | None = None, weighting: str = "probability", skip_constant: bool = True,
                   align_corners: bool = False, progress: bool | None = None) -> CAMResult:
         r"""Score-CAM (Wang et al. 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)` with

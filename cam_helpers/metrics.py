@@ -46,3 +46,25 @@ def mass_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     total = maps.flatten(1).sum(1)
     inside = (maps * masks).flatten(1).sum(1)
     return torch.where(total > 0, inside / total.clamp_min(1e-30), torch.zeros_like(total))
+
+
+def _average_ranks(v: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1 of a 1-D tensor, ties sharing their average rank."""
+    values, inverse, counts = torch.unique(v, sorted=True, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    return ((ends - (counts - 1) / 2) - 1)[inverse]
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation between each pair of maps (B, ...) -> (B,),
+    with tied values (the zeros a ReLU leaves) given their average rank.
+    A constant map has no ranking: its correlation is 0."""
+    if a.shape != b.shape:
+        raise ValueError(f"maps of different shapes: {tuple(a.shape)} and {tuple(b.shape)}")
+    out = []
+    for x, y in zip(a.flatten(1), b.flatten(1)):
+        rx, ry = _average_ranks(x), _average_ranks(y)
+        rx, ry = rx - rx.mean(), ry - ry.mean()
+        denom = (rx.norm() * ry.norm()).item()
+        out.append((rx @ ry).item() / denom if denom > 0 else 0.0)
+    return torch.tensor(out)

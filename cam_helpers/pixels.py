@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from .cams import CAMResult, Targets, check_input, normalize, resolve_targets, upsample
 from .hooks import LayerRef, frozen_eval
+from .perturbation import auto_batch
 
 
 def _abs_max(raw: torch.Tensor) -> torch.Tensor:
@@ -147,7 +148,7 @@ def integration_points(steps: int, method: str = "gausslegendre") -> tuple[torch
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
                          baseline: torch.Tensor | float = 0.0, steps: int = 32, method: str = "gausslegendre",
-                         batch_size: int = 64) -> CAMResult:
+                         batch_size: int | None = None) -> CAMResult:
     r"""Integrated Gradients (Sundararajan et al. 2017, eq. 1):
 
     .. math:: \mathrm{IG}_i(x) = (x_i - x'_i) \int_0^1
@@ -155,7 +156,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
 
     with baseline :math:`x'` (zeros by default: the mean image after
     normalisation). All ``steps`` points of all images run in batches of
-    ``batch_size``. ``map``: positive part of the sum over channels.
+    ``batch_size`` (default: sized by ``perturbation.BATCH_BUDGET``).
+    ``map``: positive part of the sum over channels.
     """
     x = check_input(model, x)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
@@ -165,19 +167,21 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
     t = resolve_targets(targets, logits)
     # (B * steps) points, image-major: image b's points are rows b*steps ... b*steps + steps - 1
     path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
-    g, _, _ = input_gradients(model, path.flatten(0, 1), t.repeat_interleave(steps), batch_size)
+    g, _, _ = input_gradients(model, path.flatten(0, 1), t.repeat_interleave(steps), auto_batch(x, batch_size))
     total = (g.view(x.shape[0], steps, *x.shape[1:]) * weights[None, :, None, None, None]).sum(1)
     return _result((x - base) * total, t, logits, "integrated_gradients", reduce=_positive_sum)
 
 
 def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
-              window: int = 8, stride: int = 4, baseline: float = 0.0, batch_size: int = 64) -> CAMResult:
+              window: int = 8, stride: int = 4, baseline: float = 0.0, batch_size: int | None = None) -> CAMResult:
     r"""Occlusion sensitivity (Zeiler & Fergus 2014): slide a ``window`` x
     ``window`` patch of ``baseline`` over the image with ``stride``; each
     pixel's attribution is the mean score drop :math:`y^c(x) - y^c(x_{\text{occluded}})`
     over the patches covering it (as captum's ``Occlusion``). All patch
-    positions of an image run in batches of ``batch_size``."""
+    positions of an image run in batches of ``batch_size`` (default: sized by
+    ``perturbation.BATCH_BUDGET``)."""
     x = check_input(model, x)
+    batch_size = auto_batch(x, batch_size)
     b, c, h, w = x.shape
     ys = list(range(0, h - window + 1, stride))
     xs = list(range(0, w - window + 1, stride))
@@ -210,7 +214,8 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     ``base``: any method of the common call shape (saliency by default; a CAM
     too). ``noise``: σ as a fraction of each image's value range (the paper's
     10-20%); or give ``stdev`` directly. All ``samples`` copies of all images
-    run as one batch (or chunks of ``batch_size`` images). The noise is drawn
+    run in chunks of ``batch_size`` images (default: as many noisy copies as
+    ``perturbation.BATCH_BUDGET`` allows). The noise is drawn
     with ``torch.normal`` over ``x.repeat_interleave(samples, 0)``, exactly as
     captum's ``NoiseTunnel`` does, so a shared seed gives the same noise.
     """
@@ -225,7 +230,7 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
         sigma = torch.full((x.shape[0] * samples, *x.shape[1:]), float(stdev), device=x.device, dtype=x.dtype)
     noisy = x.repeat_interleave(samples, 0) + torch.normal(0.0, sigma)
     reps = t.repeat_interleave(samples)
-    step = batch_size * samples if batch_size else len(noisy)
+    step = batch_size * samples if batch_size else auto_batch(x, None)
     raws = [base(model, noisy[i:i + step], layer, reps[i:i + step], **options).raw for i in range(0, len(noisy), step)]
     raw = torch.cat(raws).view(x.shape[0], samples, *raws[0].shape[1:]).mean(1)
     name = getattr(base, "__name__", "base")

@@ -1,5 +1,7 @@
 """The interactive explorer: layer, class, method and opacity over one image.
 
+Methods: every CAM of :mod:`cam_helpers.cams` (the dropdown switches by name).
+
     explorer = CAMExplorer(model, x, image, class_names)
     explorer            # shows the controls in a notebook
 
@@ -20,6 +22,10 @@ from torch import nn
 from .cams import METHODS, CAMResult, Explainer
 from .hooks import candidate_layers, default_target_layer
 from .viz import overlay
+
+
+# Grad-CAM first: it applies to every layer of every model.
+EXPLORER_METHODS = ("grad_cam",) + tuple(m for m in METHODS if m != "grad_cam")
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -44,7 +50,7 @@ class CAMExplorer:
     ``explorer.image.value`` the PNG (image | overlay) on show."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
-                 layers: Sequence[str] | None = None, methods: Sequence[str] = ("grad_cam", "cam"),
+                 layers: Sequence[str] | None = None, methods: Sequence[str] = EXPLORER_METHODS,
                  layer: str | None = None, opacity: float = 0.5, size: int = 256):
         if x.dim() == 3:
             x = x[None]
@@ -72,6 +78,7 @@ class CAMExplorer:
         self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
         self.result: CAMResult | None = None
+        self._cache: dict[tuple, CAMResult] = {}  # (method, layer, class): Score-CAM is not rerun
         for control in (self.layer, self.klass, self.method, self.opacity):
             control.observe(self._on_change, names="value")
         self.widget = widgets.VBox([widgets.HBox([self.layer, self.method]),
@@ -89,8 +96,11 @@ class CAMExplorer:
     def update(self, recompute: bool = True) -> None:
         """Recompute the map (unless only the opacity moved) and redraw."""
         if recompute or self.result is None:
+            key = (self.method.value, self.layer.value, self.klass.value)
             try:
-                self.result = self.explainer.explain(self.method.value, self.layer.value, self.klass.value)
+                if key not in self._cache:
+                    self._cache[key] = self.explainer.explain(*key)
+                self.result = self._cache[key]
             except ValueError as err:  # e.g. CAM on a layer without a GAP head
                 self.result = None
                 self.status.value = f"<b>{self.method.value}</b>: {err}"

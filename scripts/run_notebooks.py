@@ -17,11 +17,12 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def run(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    seconds = time.perf_counter() - start
-    nbformat.write(nb, path)
-    return seconds
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    finally:  # a failing notebook is saved too, with the outputs up to the error
+        nbformat.write(nb, path)
+    return time.perf_counter() - start
 
 
 def main(names: list[str]) -> None:

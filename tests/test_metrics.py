@@ -40,3 +40,13 @@ def test_tolerance_counts_near_misses_by_euclidean_distance():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="result.map"):
         peak_in_mask(torch.zeros(1, 8, 8), _mask())
+
+
+def test_spearman_known_values_and_ties():
+    from cam_helpers.metrics import spearman
+    a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert spearman(a, a * 10 + 3).item() == pytest.approx(1.0)
+    assert spearman(a, -a).item() == pytest.approx(-1.0)
+    # ties: scipy.stats.spearmanr([0, 0, 1, 2], [0, 1, 1, 2]) = 5/6
+    assert spearman(torch.tensor([[0.0, 0, 1, 2]]), torch.tensor([[0.0, 1, 1, 2]])).item() == pytest.approx(5 / 6)
+    assert spearman(torch.zeros(1, 4), a).item() == 0.0

@@ -3,7 +3,7 @@
 import ipywidgets
 import torch
 
-from cam_helpers import cam, grad_cam
+from cam_helpers import cam, grad_cam, score_cam
 from cam_helpers.data import CLASSES, ShapesDataset
 from cam_helpers.models import load_course_model
 from cam_helpers.widgets import CAMExplorer
@@ -41,6 +41,14 @@ def run() -> str:
     assert ex.result is None and "GAP" in ex.status.value
     ex.layer.value = "features.3"
     assert torch.allclose(ex.result.map, cam(model, x, "features.3", other).map, atol=1e-6)
+
+    # a forward-heavy method is computed once per (method, layer, class), then reused
+    ex.method.value = "score_cam"
+    first = ex.result
+    assert torch.allclose(first.map, score_cam(model, x, "features.3", other, progress=False).map, atol=1e-5)
+    ex.method.value = "grad_cam"
+    ex.method.value = "score_cam"
+    assert ex.result is first
     return ipywidgets.__version__
 
 
