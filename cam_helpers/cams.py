@@ -303,7 +303,7 @@ class Explainer:
 
     def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int | None = None,
                   top_k: int | None = None, weighting: str = "probability", skip_constant: bool = True,
-                  align_corners: bool = False, progress: bool | None = None) -> CAMResult:
+                  align_corners: bool = False, fast_layout: bool = True, progress: bool | None = None) -> CAMResult:
         r"""Score-CAM (Wang et al. 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)` with
         :math:`w_k^c` the class score of the input masked by channel k
         (:func:`cam_helpers.perturbation.score_weights`). One forward pass per
@@ -314,7 +314,8 @@ class Explainer:
         t = self.targets(targets)
         acts = self.activations[name].detach()
         w = score_weights(self.model, self.x, acts, t, batch_size=batch_size, top_k=top_k, weighting=weighting,
-                          skip_constant=skip_constant, align_corners=align_corners, progress=progress)
+                          skip_constant=skip_constant, align_corners=align_corners, fast_layout=fast_layout,
+                          progress=progress)
         return _result(F.relu((w[:, :, None, None] * acts).sum(1)), self.size, t, self.logits, name, "score_cam")
 
     def ablation_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,

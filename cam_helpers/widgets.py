@@ -1,6 +1,7 @@
 """The interactive explorer: layer, class, method and opacity over one image.
 
-Methods: every CAM of :mod:`cam_helpers.cams` (the dropdown switches by name).
+Methods: every CAM of :mod:`cam_helpers.cams` and every pixel-space method of
+:mod:`cam_helpers.pixels` (the dropdown switches by name: one call shape).
 
     explorer = CAMExplorer(model, x, image, class_names)
     explorer            # shows the controls in a notebook
@@ -20,12 +21,13 @@ import torch
 from torch import nn
 
 from .cams import METHODS, CAMResult, Explainer
+from .pixels import PIXEL_METHODS
 from .hooks import candidate_layers, default_target_layer
 from .viz import overlay
 
 
 # Grad-CAM first: it applies to every layer of every model.
-EXPLORER_METHODS = ("grad_cam",) + tuple(m for m in METHODS if m != "grad_cam")
+EXPLORER_METHODS = ("grad_cam",) + tuple(m for m in METHODS if m != "grad_cam") + tuple(PIXEL_METHODS)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -57,8 +59,8 @@ class CAMExplorer:
         if x.shape[0] != 1:
             raise ValueError(f"the explorer shows one image; got a batch of {x.shape[0]}: pass x[i:i+1]")
         for m in methods:
-            if m not in METHODS:
-                raise KeyError(f"unknown method {m!r}; choose from {METHODS}")
+            if m not in METHODS and m not in PIXEL_METHODS:
+                raise KeyError(f"unknown method {m!r}; choose from {EXPLORER_METHODS}")
         layers = list(layers) if layers is not None else candidate_layers(model, x)
         layer = layer or default_target_layer(model)
         if layer not in layers:
@@ -99,7 +101,7 @@ class CAMExplorer:
             key = (self.method.value, self.layer.value, self.klass.value)
             try:
                 if key not in self._cache:
-                    self._cache[key] = self.explainer.explain(*key)
+                    self._cache[key] = self._explain(*key)
                 self.result = self._cache[key]
             except ValueError as err:  # e.g. CAM on a layer without a GAP head
                 self.result = None
@@ -110,10 +112,15 @@ class CAMExplorer:
         heat = overlay(self.original, r.map[0], self.opacity.value)
         panel = np.concatenate([_display_size(self.original, self.size), _display_size(heat, self.size)], 1)
         self.image.value = _png(panel)
-        peak = divmod(int(r.raw[0].argmax()), r.raw.shape[-1])
+        peak = divmod(int(r.map[0].argmax()), r.map.shape[-1])
         self.status.value = (f"{r.method} · layer <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
-                             f"class {self.klass.label} · peak at row {peak[0]}, col {peak[1]} · "
+                             f"class {self.klass.label} · peak at pixel row {peak[0]}, col {peak[1]} · "
                              f"backward passes so far: {self.backward_passes}")
+
+    def _explain(self, method: str, layer: str, klass: int) -> CAMResult:
+        if method in PIXEL_METHODS:
+            return PIXEL_METHODS[method](self.explainer.model, self.explainer.x, layer, klass)
+        return self.explainer.explain(method, layer, klass)
 
     def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
         from IPython.display import display

@@ -9,7 +9,7 @@ def test_benchmark_runs_every_section(capsys):
     spec = importlib.util.spec_from_file_location("bench_cam", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    results = bench.main(["--model", "resnet18", "--batch", "2", "--size", "64", "--repeats", "1", "--top-k", "16",
+    results = bench.main(["--model", "resnet18", "--batch", "2", "--size", "64", "--repeats", "1", "--top-k", "16", "--score-repeats", "1",
                           "--lab-scenes", "3"])
     assert set(results) == {"gradient", "score", "ablation", "topk"}
     assert {"forward", "ours grad_cam", "pytorch-grad-cam GradCAM", "torchcam GradCAM"} <= set(results["gradient"])

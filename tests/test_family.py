@@ -151,3 +151,16 @@ def test_pixel_methods_leave_the_model_as_they_found_it(cnn):
         method(cnn, torch.randn(1, 3, 64, 64), "features.3", 0)
         assert cnn.training and all(p.requires_grad for p in cnn.parameters())
     cnn.eval()
+
+
+def test_channels_last_puts_the_original_weights_back(cnn):
+    from cam_helpers.perturbation import channels_last
+    before = {n: (p.data_ptr(), p.stride(), p.data.clone()) for n, p in cnn.named_parameters()}
+    with channels_last(cnn):
+        assert cnn.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    for n, p in cnn.named_parameters():  # the same storage and layout, the same values
+        assert (p.data_ptr(), p.stride()) == before[n][:2] and torch.equal(p.data, before[n][2])
+    x = torch.randn(1, 3, 64, 64)
+    fast = ch.score_cam(cnn, x, progress=False)
+    slow = ch.score_cam(cnn, x, progress=False, fast_layout=False)
+    assert torch.allclose(fast.map, slow.map, atol=1e-5)

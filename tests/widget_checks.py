@@ -4,6 +4,7 @@ import ipywidgets
 import torch
 
 from cam_helpers import cam, grad_cam, score_cam
+from cam_helpers.pixels import guided_grad_cam
 from cam_helpers.data import CLASSES, ShapesDataset
 from cam_helpers.models import load_course_model
 from cam_helpers.widgets import CAMExplorer
@@ -49,6 +50,11 @@ def run() -> str:
     ex.method.value = "grad_cam"
     ex.method.value = "score_cam"
     assert ex.result is first
+
+    # pixel-space methods share the call shape: one word switches to them
+    ex.method.value = "guided_grad_cam"
+    assert torch.allclose(ex.result.map, guided_grad_cam(model, x, "features.3", other).map, atol=1e-5)
+    assert ex.result.map.shape == (1, 64, 64) and "peak at pixel" in ex.status.value
     return ipywidgets.__version__
 
 
