@@ -5,6 +5,7 @@ Course models (trained on the shapes lab, weights in ``data/models/``):
 ``shapes_cnn``  conv stages -> global average pooling -> linear head. CAM applies.
 ``shapes_vgg``  the same stages -> max-pool -> flatten -> two fully connected
                 layers. CAM does not apply directly (notebook 01's lesson).
+``shapes_vit``  torchvision's VisionTransformer, 8x8 patches, 6 layers, 4 heads.
 
 Shipped weights are listed in ``data/models/manifest.json`` with their sha256
 and loaded with ``torch.load(weights_only=True)``.
@@ -123,7 +124,19 @@ def gap_surgery(model: nn.Module, features: nn.Module, channels: int, num_classe
     return new.to(device=p.device, dtype=p.dtype).eval()
 
 
-COURSE_MODELS = {"shapes_cnn": ShapesCNN, "shapes_vgg": ShapesVGG}
+def shapes_vit(num_classes: int = len(CLASSES)) -> nn.Module:
+    """torchvision's ``VisionTransformer`` itself, sized for the lab: 64x64
+    scenes cut into 8x8 patches (an 8x8 grid of tokens plus the CLS token),
+    6 layers of 4 heads, width 128. The same code that explains it explains
+    torchvision's pretrained ``vit_b_16``."""
+    from torchvision.models import VisionTransformer
+    model = VisionTransformer(image_size=IMAGE_SIZE, patch_size=8, num_layers=6, num_heads=4, hidden_dim=128,
+                              mlp_dim=256, num_classes=num_classes)
+    model.input_size = IMAGE_SIZE
+    return model
+
+
+COURSE_MODELS = {"shapes_cnn": ShapesCNN, "shapes_vgg": ShapesVGG, "shapes_vit": shapes_vit}
 
 
 def build_course_model(name: str) -> nn.Module:

@@ -25,8 +25,9 @@ from . import models
 from .data import SHAPES_MEAN, SHAPES_STD, ShapesDataset
 
 # Course models train at these settings; the manifest records what was used.
-DEFAULTS = {"shapes_cnn": dict(epochs=8, train_size=20_000, lr=3e-3),
-            "shapes_vgg": dict(epochs=8, train_size=20_000, lr=2e-3)}
+DEFAULTS = {"shapes_cnn": dict(epochs=8, train_size=20_000, lr=3e-3, weight_decay=1e-4),
+            "shapes_vgg": dict(epochs=8, train_size=20_000, lr=2e-3, weight_decay=1e-4),
+            "shapes_vit": dict(epochs=16, train_size=20_000, lr=1e-3, weight_decay=0.05)}
 
 
 def render(dataset: ShapesDataset, progress: bool = True) -> TensorDataset:
@@ -87,14 +88,14 @@ def evaluate(model: nn.Module, data: TensorDataset | Dataset, batch_size: int = 
 
 def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-3, batch_size: int = 128,
         seed: int = 0, steps: int | None = None, val: TensorDataset | None = None,
-        progress: bool = True) -> list[dict]:
+        progress: bool = True, weight_decay: float = 1e-4) -> list[dict]:
     """Train the parameters of ``model`` that require grad with AdamW and a
     one-cycle schedule. ``steps`` caps the number of optimisation steps (for
     quick checks). Returns one record per epoch (loss, train and val accuracy)."""
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     per_epoch = -(-len(train) // batch_size)
     total = min(steps, epochs * per_epoch) if steps else epochs * per_epoch
     if total >= 10:
@@ -160,13 +161,15 @@ def fit_head(head: nn.Linear, feats: torch.Tensor, labels: torch.Tensor, steps: 
 
 
 def train_course_model(name: str, out: Path, epochs: int, train_size: int, lr: float, seed: int,
-                       steps: int | None = None, test_size: int = 2000, progress: bool = True) -> dict:
+                       steps: int | None = None, test_size: int = 2000, progress: bool = True,
+                       weight_decay: float = 1e-4) -> dict:
     """Train a course model from scratch and write its weights and manifest entry."""
     torch.manual_seed(seed)
     model = models.build_course_model(name)
     train = render(ShapesDataset("single", "train", train_size, seed=seed), progress)
     t0 = time.perf_counter()
-    history = fit(model, train, epochs=epochs, lr=lr, seed=seed, steps=steps, progress=progress)
+    history = fit(model, train, epochs=epochs, lr=lr, seed=seed, steps=steps, progress=progress,
+                  weight_decay=weight_decay)
     train_s = time.perf_counter() - t0
     test = render(ShapesDataset("single", "test", test_size, seed=seed), progress)
     acc = evaluate(model, test)
@@ -180,7 +183,8 @@ def train_course_model(name: str, out: Path, epochs: int, train_size: int, lr: f
         "test_accuracy": round(acc, 4), "test_split": f"single/test, {test_size} scenes, seed {seed}",
         "train_seconds": round(train_s, 1), "history": history,
         "command": f"python -m cam_helpers.train {name} --epochs {epochs} --train-size {train_size} "
-                   f"--lr {lr} --seed {seed}" + (f" --steps {steps}" if steps else ""),
+                   f"--lr {lr} --seed {seed}" + (f" --steps {steps}" if steps else "")
+                   + (f" --weight-decay {weight_decay}" if weight_decay != 1e-4 else ""),
         "torch": torch.__version__,
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -193,13 +197,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="stop after this many steps (quick checks)")
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=models.MODELS_DIR)
     args = parser.parse_args(argv)
     cfg = dict(DEFAULTS[args.name])
-    for key in ("epochs", "train_size", "lr"):
+    for key in ("epochs", "train_size", "lr", "weight_decay"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     entry = train_course_model(args.name, args.out, seed=args.seed, steps=args.steps,

@@ -18,7 +18,7 @@ FRESH = dict(split="test", size=1000, seed=1)
 
 def test_manifest_lists_small_checked_weights():
     manifest = read_manifest()
-    for name in ("shapes_cnn", "shapes_vgg"):
+    for name in ("shapes_cnn", "shapes_vgg", "shapes_vit"):
         entry = manifest[name]
         path = MODELS_DIR / entry["file"]
         assert path.stat().st_size <= 5 * 2**20
@@ -26,12 +26,19 @@ def test_manifest_lists_small_checked_weights():
         assert entry["command"].startswith(f"python -m cam_helpers.train {name}")
 
 
-@pytest.mark.parametrize("name, minimum", [("shapes_cnn", 0.97), ("shapes_vgg", 0.95)])
+@pytest.mark.parametrize("name, minimum", [("shapes_cnn", 0.97), ("shapes_vgg", 0.95), ("shapes_vit", 0.93)])
 def test_accuracy_on_a_fresh_test_split(name, minimum):
     model = load_course_model(name)
     assert not model.training
     acc = evaluate(model, ShapesDataset("single", **FRESH))
     assert acc >= minimum, f"{name}: {acc:.3f}"
+
+
+def test_shapes_vit_is_torchvisions_own_class():
+    from torchvision.models import VisionTransformer
+    vit = load_course_model("shapes_vit")
+    assert type(vit) is VisionTransformer
+    assert (vit.image_size, vit.patch_size, len(vit.encoder.layers)) == (64, 8, 6)
 
 
 def _copy_models(tmp_path):
