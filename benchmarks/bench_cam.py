@@ -51,6 +51,14 @@ def timed(methods: dict, repeats: int, device: str, warmup: bool = True) -> dict
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def inference(model, x):
+    """The plain forward pass every method is measured against."""
+    def forward():
+        with torch.no_grad():
+            return model(x)
+    return forward
+
+
 def table(rows: list[tuple[str, float, str]], base: float) -> None:
     print(f"  {'method':34s} {'time (ms)':>10s} {'x forward':>10s}  note")
     for name, t, note in rows:
@@ -69,9 +77,7 @@ def gradient_section(model, x, layer, module, repeats, device) -> dict:
         "xgrad_cam": (XGradCAM, tc.XGradCAM), "layer_cam": (LayerCAM, tc.LayerCAM), "hires_cam": (HiResCAM, None),
     }
 
-    def forward():
-        with torch.no_grad():
-            return model(x)
+    forward = inference(model, x)
 
     methods = {"forward": forward}
     for name, (pgc_cls, tc_cls) in pairs.items():
@@ -103,9 +109,7 @@ def score_section(model, x1, layer, module, top_k, repeats, device) -> dict:
     from pytorch_grad_cam import ScoreCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    def forward():
-        with torch.no_grad():
-            return model(x1)
+    forward = inference(model, x1)
 
     theirs_map = {}
 
@@ -119,8 +123,7 @@ def score_section(model, x1, layer, module, top_k, repeats, device) -> dict:
         ours_map["map"] = ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True,
                                        progress=False).map
 
-    with torch.no_grad():
-        forward()  # warm-up for the one short method
+    forward()  # warm-up for the one short method
 
     def ours_top_k():
         return ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True, top_k=top_k,
@@ -145,9 +148,7 @@ def ablation_section(model, x1, layer, module, device) -> dict:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     maps = {}
 
-    def forward():
-        with torch.no_grad():
-            return model(x1)
+    forward = inference(model, x1)
 
     def ours():
         maps["ours"] = ch.ablation_cam(model, x1, layer, 1, progress=False).map
@@ -156,8 +157,7 @@ def ablation_section(model, x1, layer, module, device) -> dict:
         with AblationCAM(model, [module]) as ref:
             maps["theirs"] = ref(x1, [ClassifierOutputTarget(1)])
 
-    with torch.no_grad():
-        forward()  # warm-up for the one short method
+    forward()  # warm-up for the one short method
     median = timed({"forward": forward, "ours ablation_cam": ours, "pytorch-grad-cam AblationCAM": theirs}, 1, device,
                    warmup=False)
     agree = float(np.abs(maps["ours"].cpu().numpy() - maps["theirs"]).max())

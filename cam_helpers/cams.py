@@ -179,12 +179,15 @@ class Explainer:
                 self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
         return self._grads[key]
 
-    def _weighted(self, layer: LayerRef | None, targets: Targets, rule, method: str) -> CAMResult:
+    def _weighted(self, layer: LayerRef | None, targets: Targets, rule, method: str,
+                  gradients: bool = True) -> CAMResult:
         """The shared core: ``raw = ReLU(sum_k W_k * A_k)`` with ``W = rule(A, dY/dA)``,
-        per channel (B, K, 1, 1) or per position (B, K, h, w)."""
+        per channel (B, K, 1, 1) or per position (B, K, h, w). Gradient-free
+        rules (``gradients=False``) get ``None`` for dY/dA, and no backward pass runs."""
         name = self._layer(layer)
         t = self.targets(targets)
-        acts, grads = self.activations[name].detach(), self.gradients(t)[name]
+        acts = self.activations[name].detach()
+        grads = self.gradients(t)[name] if gradients else None
         raw = F.relu((rule(acts, grads) * acts).sum(1))
         return _result(raw, self.size, t, self.logits, name, method)
 
@@ -310,13 +313,13 @@ class Explainer:
         channel, batched; ``top_k`` keeps only the k channels of largest
         spatial variance (the "faster Score-CAM" option)."""
         from .perturbation import score_weights
-        name = self._layer(layer)
         t = self.targets(targets)
-        acts = self.activations[name].detach()
-        w = score_weights(self.model, self.x, acts, t, batch_size=batch_size, top_k=top_k, weighting=weighting,
-                          skip_constant=skip_constant, align_corners=align_corners, fast_layout=fast_layout,
-                          progress=progress)
-        return _result(F.relu((w[:, :, None, None] * acts).sum(1)), self.size, t, self.logits, name, "score_cam")
+
+        def rule(acts, _):
+            return score_weights(self.model, self.x, acts, t, batch_size=batch_size, top_k=top_k,
+                                 weighting=weighting, skip_constant=skip_constant, align_corners=align_corners,
+                                 fast_layout=fast_layout, progress=progress)[:, :, None, None]
+        return self._weighted(layer, t, rule, "score_cam", gradients=False)
 
     def ablation_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,
                      skip_constant: bool = True, progress: bool | None = None) -> CAMResult:
@@ -325,13 +328,13 @@ class Explainer:
         is zeroed (:func:`cam_helpers.perturbation.ablation_weights`). Only the
         layers after ``layer`` run per ablated channel."""
         from .perturbation import ablation_weights
-        name = self._layer(layer)
         t = self.targets(targets)
-        acts = self.activations[name].detach()
-        w = ablation_weights(self.model, resolve_layer(self.model, name)[1], self.x, acts, self.logits.detach(), t,
-                             batch_size=batch_size, skip_constant=skip_constant, progress=progress)
-        return _result(F.relu((w[:, :, None, None] * acts).sum(1)), self.size, t, self.logits, name,
-                       "ablation_cam")
+        module = resolve_layer(self.model, self._layer(layer))[1]
+
+        def rule(acts, _):
+            return ablation_weights(self.model, module, self.x, acts, self.logits.detach(), t, batch_size=batch_size,
+                                    skip_constant=skip_constant, progress=progress)[:, :, None, None]
+        return self._weighted(layer, t, rule, "ablation_cam", gradients=False)
 
     def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
         """``explain("grad_cam", layer, targets)``: pick a method by name."""

@@ -55,6 +55,13 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
     return torch.cat(grads), logits, resolve_targets(targets, logits)
 
 
+def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, targets)`` of the unperturbed batch: one inference pass."""
+    with torch.no_grad(), frozen_eval(model):
+        logits = model(x)
+    return logits, resolve_targets(targets, logits)
+
+
 def _slice(targets: Targets, start: int, n: int) -> Targets:
     if targets is None or isinstance(targets, int) or torch.as_tensor(targets).numel() == 1:
         return targets
@@ -162,9 +169,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
     x = check_input(model, x)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     alphas, weights = (v.to(x.device, x.dtype) for v in integration_points(steps, method))
-    with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
-    t = resolve_targets(targets, logits)
+    logits, t = _clean_logits(model, x, targets)
     # (B * steps) points, image-major: image b's points are rows b*steps ... b*steps + steps - 1
     path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
     g, _, _ = input_gradients(model, path.flatten(0, 1), t.repeat_interleave(steps), auto_batch(x, batch_size))
@@ -191,10 +196,9 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
         masks[n, :, i:i + window, j:j + window] = 1
     count = masks.sum(0)                                   # patches covering each pixel
     attr = torch.zeros_like(x)
+    logits, t = _clean_logits(model, x, targets)
+    y = logits.gather(1, t[:, None])[:, 0]
     with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
-        t = resolve_targets(targets, logits)
-        y = logits.gather(1, t[:, None])[:, 0]
         for k in range(b):
             drops = []
             for chunk in masks.split(batch_size):
@@ -220,9 +224,7 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     captum's ``NoiseTunnel`` does, so a shared seed gives the same noise.
     """
     x = check_input(model, x)
-    with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
-    t = resolve_targets(targets, logits)
+    logits, t = _clean_logits(model, x, targets)
     if stdev is None:
         span = (x.flatten(1).amax(1) - x.flatten(1).amin(1))
         sigma = (noise * span).repeat_interleave(samples)[:, None, None, None].expand(-1, *x.shape[1:])

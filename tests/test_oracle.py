@@ -10,13 +10,12 @@ pytorch-grad-cam's ``1e-7`` normalisation epsilon dominates its output.
 """
 import numpy as np
 import pytest
-import torch
-import torchvision
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torchcam.methods import GradCAM as TorchcamGradCAM
 
-from cam_helpers import default_target_layer, grad_cam, hook_count
+from cam_helpers import grad_cam, hook_count
+from toys import random_model, rel_diff
 
 # DenseNet: norm5 is followed by F.relu(inplace=True), which overwrites the
 # activation pytorch-grad-cam stores (its activations become post-ReLU while
@@ -27,40 +26,29 @@ ARCHS = [("resnet18", None), ("vgg11_bn", None), ("densenet121", "features.dense
 TARGETS = [3, 7]
 
 
-def close(ours: torch.Tensor, theirs, rel: float = 1e-4) -> bool:
-    theirs = torch.as_tensor(np.asarray(theirs))
-    scale = max(float(theirs.abs().max()), float(ours.abs().max()), 1e-30)
-    return float((ours - theirs).abs().max()) <= rel * scale
-
-
 @pytest.fixture(scope="module", params=ARCHS, ids=[a for a, _ in ARCHS])
 def arch(request):
-    name, layer = request.param
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(name).eval()
-    x = torch.randn(2, 3, 96, 96)
-    return name, model, layer or default_target_layer(model), x
+    return random_model(*request.param)
 
 
 def test_matches_pytorch_grad_cam(arch):
-    name, model, layer, x = arch
+    name, model, layer, module, x = arch
     ours = grad_cam(model, x, layer, TARGETS)
-    module = dict(model.named_modules())[layer]
     with GradCAM(model, [module]) as ref:
         their_maps = ref(x, [ClassifierOutputTarget(t) for t in TARGETS])
         acts = ref.activations_and_grads.activations[0]
         grads = ref.activations_and_grads.gradients[0]
         their_raw = np.maximum(ref.get_cam_image(x, module, None, acts.numpy(), grads.numpy()), 0)
-    assert close(ours.raw, their_raw), name
+    assert rel_diff(ours.raw, their_raw) <= 1e-4, name
     if their_raw.max() > 1e-3:  # where their normalisation epsilon is negligible
         assert np.abs(ours.map.numpy() - their_maps).max() < 1e-4, name
     assert hook_count(model) == 0
 
 
 def test_matches_torchcam(arch):
-    name, model, layer, x = arch
+    name, model, layer, module, x = arch
     ours = grad_cam(model, x, layer, TARGETS)
     with TorchcamGradCAM(model, target_layer=layer) as extractor:
         scores = model(x)
         their_raw = extractor(class_idx=TARGETS, scores=scores, normalized=False)[0]
-    assert close(ours.raw, their_raw.detach()), name
+    assert rel_diff(ours.raw, their_raw) <= 1e-4, name

@@ -19,31 +19,22 @@ papers, and that we therefore set explicitly here:
 import numpy as np
 import pytest
 import torch
-import torchvision
 from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
 from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import cam_helpers as ch
 from cam_helpers import pixels
+from toys import random_model, rel_diff
 
 # (architecture, a post-ReLU layer)
 ARCHS = [("resnet18", "layer4"), ("vgg11_bn", "features.27"), ("mobilenet_v2", "features.18")]
 TARGETS = [3, 7]
 
 
-def rel_diff(ours, theirs) -> float:
-    a = torch.as_tensor(np.asarray(ours.detach().cpu() if torch.is_tensor(ours) else ours)).double()
-    b = torch.as_tensor(np.asarray(theirs.detach().cpu() if torch.is_tensor(theirs) else theirs)).double()
-    return float((a - b).abs().max() / max(float(a.abs().max()), float(b.abs().max()), 1e-30))
-
-
 @pytest.fixture(scope="module", params=ARCHS, ids=[a for a, _ in ARCHS])
 def arch(request):
-    name, layer = request.param
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(name).eval()
-    return name, model, layer, dict(model.named_modules())[layer], torch.randn(2, 3, 96, 96)
+    return random_model(*request.param)
 
 
 def _their_raw(ref, x, module):

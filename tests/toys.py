@@ -1,6 +1,28 @@
-"""Small networks with hand-computable maps, shared by the tests."""
+"""Small networks with hand-computable maps, and helpers shared by the tests."""
+import numpy as np
 import torch
 from torch import nn
+
+
+def random_model(name: str, layer: str | None = None, size: int = 96):
+    """``(name, model, layer, module, x)``: a torchvision model with seeded
+    random weights (nothing downloaded) in eval mode, the layer to explain
+    (its default target layer if None), that layer's module, and a batch of 2."""
+    import torchvision
+
+    from cam_helpers import default_target_layer
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name).eval()
+    layer = layer or default_target_layer(model)
+    return name, model, layer, dict(model.named_modules())[layer], torch.randn(2, 3, size, size)
+
+
+def rel_diff(ours, theirs) -> float:
+    """Largest absolute difference relative to the larger of the two maxima
+    (tensors or arrays); the oracle tests' tolerance is stated against it."""
+    a = torch.as_tensor(np.asarray(ours.detach().cpu() if torch.is_tensor(ours) else ours)).double()
+    b = torch.as_tensor(np.asarray(theirs.detach().cpu() if torch.is_tensor(theirs) else theirs)).double()
+    return float((a - b).abs().max() / max(float(a.abs().max()), float(b.abs().max()), 1e-30))
 
 
 class TinyGAP(nn.Module):
