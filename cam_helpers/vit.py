@@ -1,0 +1,504 @@
+"""Explaining Vision Transformers: attention maps, rollout, gradient rollout,
+Grad-CAM on tokens and LeGrad, for torchvision's ``VisionTransformer``.
+
+Every method answers with a :class:`~cam_helpers.cams.CAMResult`, like the CNN
+methods::
+
+    result = vit.rollout(model, x)
+    result.raw   # (B, gh, gw) the map on the patch grid
+    result.map   # (B, H, W) upsampled to the input, scaled to [0, 1]
+
+The grid is ``(H // patch_size, W // patch_size)`` of the batch itself: no
+14x14 is assumed anywhere, and non-square grids work.
+
+How the attention is read without editing torchvision
+-----------------------------------------------------
+torchvision's encoder blocks call ``nn.MultiheadAttention`` with
+``need_weights=False``, and in eval mode under ``torch.no_grad()`` PyTorch then
+takes a fused kernel that never forms the attention matrix. A forward hook on
+each attention module recomputes the probabilities from the module's own input
+and weights, ``softmax(q k^T / sqrt(d))`` per head (:func:`attention_probs`).
+
+The weights ``nn.MultiheadAttention`` returns when asked are a *view* made
+after the output was computed: nothing downstream uses them, so gradients with
+respect to them are ``None``. For gradient methods the hook therefore also
+*replays* the attention, ``out_proj(A @ v)``, and hands that output on in place
+of the module's: the captured ``A`` is then the tensor the rest of the network
+depends on, and ``d logit / d A`` is exact (``differentiable=True``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .cams import CAMResult, Targets, _result, check_input, resolve_targets
+from .hooks import frozen_eval
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+# --------------------------------------------------------------------------
+# The model's geometry
+# --------------------------------------------------------------------------
+
+def blocks(model: nn.Module) -> list[nn.Module]:
+    """The encoder blocks of a torchvision ``VisionTransformer``."""
+    encoder = getattr(model, "encoder", None)
+    layers = getattr(encoder, "layers", None)
+    if layers is None or not all(isinstance(getattr(b, "self_attention", None), nn.MultiheadAttention)
+                                 for b in layers):
+        raise TypeError(f"{type(model).__name__} is not a torchvision VisionTransformer (expected "
+                        "model.encoder.layers of blocks with a self_attention nn.MultiheadAttention)")
+    return list(layers)
+
+
+def block_names(model: nn.Module) -> list[str]:
+    """Dotted names of the encoder blocks, e.g. ``encoder.layers.encoder_layer_0``."""
+    ids = {id(b) for b in blocks(model)}
+    return [name for name, m in model.named_modules() if id(m) in ids]
+
+
+def _block_index(model: nn.Module, layer: int | str | None) -> int:
+    names = block_names(model)
+    if layer is None:
+        return len(names) - 1
+    if isinstance(layer, str):
+        if layer not in names:
+            raise KeyError(f"{layer!r} is not an encoder block; blocks: {names[0]} ... {names[-1]} "
+                           f"(or give an index 0..{len(names) - 1})")
+        return names.index(layer)
+    if not -len(names) <= layer < len(names):
+        raise IndexError(f"the model has {len(names)} blocks; layer {layer} is out of range")
+    return layer % len(names)
+
+
+def grid_shape(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """The patch grid ``(H // p, W // p)`` of batch ``x`` for ``model``."""
+    p = model.patch_size
+    h, w = x.shape[-2:]
+    if h % p or w % p:
+        raise ValueError(f"input {h}x{w} is not a whole number of {p}x{p} patches")
+    return h // p, w // p
+
+
+def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(B, 1 + gh*gw, D) tokens -> (B, D, gh, gw) feature maps of the patch
+    tokens (the CLS token, first, is dropped): what Grad-CAM needs."""
+    b, t, d = tokens.shape
+    if t != 1 + grid[0] * grid[1]:
+        raise ValueError(f"{t} tokens do not make a CLS token plus a {grid[0]}x{grid[1]} grid")
+    return tokens[:, 1:].reshape(b, grid[0], grid[1], d).permute(0, 3, 1, 2)
+
+
+# --------------------------------------------------------------------------
+# Attention capture
+# --------------------------------------------------------------------------
+
+def _split_heads(module: nn.MultiheadAttention, t: torch.Tensor) -> torch.Tensor:
+    b, n, d = t.shape
+    return t.reshape(b, n, module.num_heads, d // module.num_heads).transpose(1, 2)
+
+
+def _projections(module: nn.MultiheadAttention, query, key, value):
+    if not module._qkv_same_embed_dim:
+        raise NotImplementedError("attention with separate q/k/v dimensions is not supported")
+    w, b = module.in_proj_weight, module.in_proj_bias
+    return [F.linear(t, wi, None if b is None else bi)
+            for t, wi, bi in zip((query, key, value), w.chunk(3), (b.chunk(3) if b is not None else [None] * 3))]
+
+
+def attention_probs(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+    """Per-head attention probabilities ``softmax(q k^T / sqrt(d_head))`` of a
+    batch-first ``nn.MultiheadAttention``: (B, heads, queries, keys)."""
+    key = query if key is None else key
+    q, k, _ = _projections(module, query, key, key)
+    q, k = _split_heads(module, q), _split_heads(module, k)
+    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+
+
+def _attend(module: nn.MultiheadAttention, probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """The module's output replayed from ``probs``: ``out_proj(merge_heads(A @ v))``."""
+    _, _, v = _projections(module, value, value, value)
+    out = probs @ _split_heads(module, v)
+    b, h, n, dh = out.shape
+    return module.out_proj(out.transpose(1, 2).reshape(b, n, h * dh))
+
+
+class capture_attention:
+    """Context manager recording every block's attention probabilities.
+
+    ``attentions``: list, one (B, heads, T, T) tensor per block, in order.
+    With ``differentiable=True`` they sit on the autograd path (see the module
+    docstring), and ``tokens`` and ``normed`` hold each block's output and the
+    output of its first LayerNorm, also on the path.
+    The model is put in eval mode with frozen parameters for the duration and
+    restored afterwards; every hook is removed, also on error.
+    """
+
+    def __init__(self, model: nn.Module, differentiable: bool = False):
+        self.model = model
+        self.blocks = blocks(model)
+        self.differentiable = differentiable
+        self.attentions: list[torch.Tensor] = []
+        self.tokens: list[torch.Tensor] = []
+        self.normed: list[torch.Tensor] = []
+        self._handles: list = []
+        self._state: frozen_eval | None = None
+        self._grad_mode = None
+
+    def _attention_hook(self, module, args, kwargs, output):
+        query, key, value = (list(args) + [kwargs.get(k) for k in ("query", "key", "value")[len(args):]])[:3]
+        if kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None:
+            raise NotImplementedError("attention masks are not supported")
+        if not module.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        probs = attention_probs(module, query, key)
+        if not self.differentiable:
+            self.attentions.append(probs.detach())
+            return None
+        self.attentions.append(probs)
+        out = _attend(module, probs, value)
+        if not module.batch_first:
+            out = out.transpose(0, 1)
+        return out, output[1]
+
+    def _encoder_pre_hook(self, module, args):
+        # Parameters are frozen and the image needs no gradient: start the
+        # graph at the tokens entering the encoder.
+        return (args[0].detach().requires_grad_(True),) + tuple(args[1:])
+
+    def __enter__(self) -> capture_attention:
+        self._state = frozen_eval(self.model, True, True)
+        self._state.__enter__()
+        try:
+            if self.differentiable:
+                self._grad_mode = torch.enable_grad()
+                self._grad_mode.__enter__()
+                self._handles.append(self.model.encoder.register_forward_pre_hook(self._encoder_pre_hook))
+                for block in self.blocks:
+                    self._handles.append(block.register_forward_hook(
+                        lambda m, a, out: self.tokens.append(out)))
+                    self._handles.append(block.ln_1.register_forward_hook(
+                        lambda m, a, out: self.normed.append(out)))
+            for block in self.blocks:
+                self._handles.append(block.self_attention.register_forward_hook(
+                    self._attention_hook, with_kwargs=True))
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def _cleanup(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self._grad_mode is not None:
+            self._grad_mode.__exit__(None, None, None)
+            self._grad_mode = None
+        if self._state is not None:
+            self._state.__exit__(None, None, None)
+            self._state = None
+
+    def __exit__(self, *exc) -> None:
+        self._cleanup()
+
+
+def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Every block's attention probabilities (B, heads, T, T) and the logits,
+    from one forward pass without autograd (PyTorch's fused kernel runs as usual)."""
+    x = check_input(model, x)
+    with capture_attention(model) as cap, torch.no_grad():
+        logits = model(x)
+    return cap.attentions, logits
+
+
+# --------------------------------------------------------------------------
+# Rollout
+# --------------------------------------------------------------------------
+
+def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
+    """(B, heads, T, T) -> (B, T, T) by the mean, max or min over heads."""
+    if head_fusion == "mean":
+        return attention.mean(1)
+    if head_fusion == "max":
+        return attention.amax(1)
+    if head_fusion == "min":
+        return attention.amin(1)
+    raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+
+
+def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Zero the lowest ``ratio`` of each image's (T, T) entries, never the CLS
+    token's own entry [0, 0] (as in the authors' reference code, per image)."""
+    if not 0 <= ratio < 1:
+        raise ValueError(f"discard_ratio must be in [0, 1), got {ratio}")
+    b, t, _ = fused.shape
+    k = int(t * t * ratio)
+    if k == 0:
+        return fused
+    flat = fused.flatten(1)
+    candidates = flat.clone()
+    candidates[:, 0] = float("inf")  # the CLS token's self-attention is never a candidate
+    drop = candidates.topk(k, dim=1, largest=False).indices
+    return flat.scatter(1, drop, 0.0).view(b, t, t)
+
+
+def rollout_matrix(attentions: Sequence[torch.Tensor], head_fusion: str = "mean",
+                   discard_ratio: float = 0.0) -> torch.Tensor:
+    r"""Attention rollout (Abnar & Zuidema 2020) over blocks in order:
+
+    .. math:: \hat A_l = \mathrm{rownorm}\big(\tfrac12(\mathrm{fuse}_h A_l + I)\big), \qquad
+              R = \hat A_L \cdots \hat A_2 \hat A_1
+
+    ``fuse`` is the mean, max or min over heads; ``discard_ratio`` zeroes the
+    lowest entries first (:func:`discard_lowest`). Every row of each
+    :math:`\hat A_l`, and so of R, sums to 1. Returns R: (B, T, T).
+    """
+    first = attentions[0]
+    eye = torch.eye(first.shape[-1], device=first.device, dtype=first.dtype)
+    result = eye.expand(first.shape[0], -1, -1)
+    for attention in attentions:
+        fused = discard_lowest(fuse_heads(attention, head_fusion), discard_ratio)
+        a = (fused + eye) / 2
+        a = a / a.sum(-1, keepdim=True)
+        result = a @ result
+    return result
+
+
+def gradient_rollout_matrix(attentions: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]
+                            ) -> torch.Tensor:
+    r"""Gradient-weighted rollout (Chefer, Gur & Wolf 2021, "Generic
+    Attention-model Explainability", eqs. 5-6 for self-attention):
+
+    .. math:: \bar A_l = \mathbb{E}_h\big[(\nabla A_l \odot A_l)^+\big], \qquad R \leftarrow R + \bar A_l R,
+              \quad R_0 = I
+
+    Returns R: (B, T, T); the map is the CLS row over the patch tokens.
+    """
+    first = attentions[0]
+    result = torch.eye(first.shape[-1], device=first.device, dtype=first.dtype).expand(first.shape[0], -1, -1)
+    for a, g in zip(attentions, gradients):
+        weighted = (g * a).clamp_min(0).mean(1)
+        result = result + weighted @ result
+    return result
+
+
+# --------------------------------------------------------------------------
+# One forward pass, every method
+# --------------------------------------------------------------------------
+
+class ViTExplainer:
+    """One forward pass of ``x`` through a torchvision ViT with every block's
+    attention (and output tokens) on the autograd path; any method and any
+    class reuse it.
+
+    >>> ex = ViTExplainer(model, x)
+    >>> ex.attention(layer=3, head=1)       # no backward pass
+    >>> ex.gradient_rollout(targets=2)      # one backward pass, cached per class
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, differentiable: bool = True):
+        self.model = model
+        self.names = block_names(model)
+        self.x = check_input(model, x)
+        self.grid = grid_shape(model, self.x)
+        self.differentiable = differentiable
+        with capture_attention(model, differentiable) as cap:
+            if differentiable:
+                logits = model(self.x)
+            else:
+                with torch.no_grad():
+                    logits = model(self.x)
+        self.attentions = cap.attentions
+        self.tokens = cap.tokens
+        self.normed = cap.normed
+        self.logits = logits
+        self._grads: dict[tuple[int, ...], list[torch.Tensor]] = {}
+        self._backward = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.x.shape[-2:])
+
+    @property
+    def backward_passes(self) -> int:
+        """Backward passes run so far."""
+        return self._backward
+
+    def targets(self, targets: Targets = None) -> torch.Tensor:
+        return resolve_targets(targets, self.logits)
+
+    def _need_graph(self, method: str) -> None:
+        if not self.differentiable:
+            raise RuntimeError(f"{method} needs gradients: build the ViTExplainer with differentiable=True")
+
+    def _grid(self, cls_row: torch.Tensor) -> torch.Tensor:
+        """(..., T) CLS row -> (..., gh, gw) over the patch tokens."""
+        return cls_row[..., 1:].reshape(*cls_row.shape[:-1], *self.grid)
+
+    def _result(self, raw, targets, layer: str, method: str) -> CAMResult:
+        return _result(raw, self.size, targets, self.logits, layer, method)
+
+    def _score(self, t: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.logits if logits is None else logits
+        return logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
+
+    def attention_gradients(self, targets: Targets = None) -> list[torch.Tensor]:
+        """d(logit of each image's target)/dA for every block: one backward
+        pass per distinct set of targets, then cached."""
+        self._need_graph("attention_gradients")
+        t = self.targets(targets)
+        key = tuple(t.tolist())
+        if key not in self._grads:
+            with torch.enable_grad():
+                self._grads[key] = list(torch.autograd.grad(self._score(t), self.attentions, retain_graph=True))
+            self._backward += 1
+        return self._grads[key]
+
+    # -- class-agnostic ------------------------------------------------------
+    def cls_attention(self) -> torch.Tensor:
+        """Attention from the CLS token to every patch, for every block and
+        head: (blocks, B, heads, gh, gw). Rows sum to 1 over *all* tokens, so
+        a patch map sums to 1 minus the CLS token's attention to itself."""
+        return self._grid(torch.stack([a.detach()[:, :, 0] for a in self.attentions]))
+
+    def attention(self, layer: int | str | None = None, head: int | None = None, targets: Targets = None
+                  ) -> CAMResult:
+        """Raw attention of the CLS token to the patches at block ``layer``
+        (default: the last), of one ``head`` or averaged over heads. It does
+        not depend on the class: ``targets`` only labels the result."""
+        i = _block_index(self.model, layer)
+        maps = self.cls_attention()[i]
+        heads = maps.shape[1]
+        if head is not None and not -heads <= head < heads:
+            raise IndexError(f"the model has {heads} heads; head {head} is out of range")
+        raw = maps.mean(1) if head is None else maps[:, head]
+        name = self.names[i] + ("" if head is None else f" head {head % heads}")
+        return self._result(raw, self.targets(targets), name, "attention")
+
+    def rollout(self, head_fusion: str = "mean", discard_ratio: float = 0.0, targets: Targets = None
+                ) -> CAMResult:
+        """Attention rollout (:func:`rollout_matrix`), CLS row over the patches.
+        Class-agnostic: ``targets`` only labels the result."""
+        r = rollout_matrix([a.detach() for a in self.attentions], head_fusion, discard_ratio)
+        return self._result(self._grid(r[:, 0]), self.targets(targets), "all blocks", "rollout")
+
+    # -- class-specific ------------------------------------------------------
+    def gradient_rollout(self, targets: Targets = None) -> CAMResult:
+        """Chefer et al. 2021 (:func:`gradient_rollout_matrix`), CLS row over
+        the patches. One backward pass (shared with every class-specific method)."""
+        t = self.targets(targets)
+        grads = self.attention_gradients(t)
+        r = gradient_rollout_matrix([a.detach() for a in self.attentions], grads)
+        return self._result(self._grid(r[:, 0]), t, "all blocks", "gradient_rollout")
+
+    def token_gradients(self, layer: int | str | None = None, targets: Targets = None,
+                        at: str = "ln_1") -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, T, D) at block ``layer`` and d(target logit)/d(tokens).
+        ``at="ln_1"`` (default) is the output of the block's first LayerNorm,
+        ``at="output"`` the block's output. One backward pass per call."""
+        self._need_graph("token_gradients")
+        if at not in ("ln_1", "output"):
+            raise ValueError(f"at must be 'ln_1' or 'output', got {at!r}")
+        i = _block_index(self.model, layer)
+        t = self.targets(targets)
+        tokens = (self.normed if at == "ln_1" else self.tokens)[i]
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(self._score(t), tokens, retain_graph=True, allow_unused=True)
+        self._backward += 1
+        return tokens.detach(), torch.zeros_like(tokens) if g is None else g
+
+    def grad_cam(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
+        r"""Grad-CAM on the patch tokens of block ``layer`` (default: the last),
+        taken at the block's first LayerNorm and reshaped to the grid:
+        :math:`\mathrm{ReLU}(\sum_k \bar g_k A_k)` with :math:`\bar g_k` the mean
+        gradient over patches. Not at the block's output: after the last block
+        only the CLS token reaches the head, so the patch tokens' gradient is 0
+        there (``token_gradients(at="output")`` shows it)."""
+        t = self.targets(targets)
+        tokens, g = self.token_gradients(layer, t, at="ln_1")
+        acts, grads = tokens_to_grid(tokens, self.grid), tokens_to_grid(g, self.grid)
+        raw = F.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1))
+        i = _block_index(self.model, layer)
+        return self._result(raw, t, self.names[i] + ".ln_1", "grad_cam")
+
+    def legrad(self, targets: Targets = None, layers: Sequence[int | str] | None = None) -> CAMResult:
+        r"""LeGrad (Bousselham et al. 2024), as torchcam reads it. For each
+        block :math:`l` (default: all), the block's own class score
+        :math:`s^l = \mathrm{head}(\mathrm{LN}(\mathrm{mean}_{tokens} z^l))_c` is
+        differentiated with respect to that block's attention :math:`A^l`:
+
+        .. math:: E^l = \mathrm{mean}_{h,\,q}\,\big(\partial s^l/\partial A^l\big)^+,
+                  \qquad \mathrm{LeGrad} = \mathrm{mean}_l\, E^l \text{ over the patch keys}
+
+        Attention values are not multiplied in. One backward pass per block,
+        each only through that block."""
+        self._need_graph("legrad")
+        t = self.targets(targets)
+        idx = range(len(self.names)) if layers is None else [_block_index(self.model, l) for l in layers]
+        maps = []
+        with frozen_eval(self.model), torch.enable_grad():
+            for i in idx:
+                scores = self.model.heads(self.model.encoder.ln(self.tokens[i].mean(1)))
+                (g,) = torch.autograd.grad(self._score(t, scores), self.attentions[i], retain_graph=True)
+                maps.append(g.clamp_min(0).mean((1, 2)))
+                self._backward += 1
+        raw = self._grid(torch.stack(maps).mean(0))
+        return self._result(raw, t, "all blocks" if layers is None else f"{len(maps)} blocks", "legrad")
+
+    def explain(self, method: str, layer: int | str | None = None, targets: Targets = None,
+                head: int | None = None) -> CAMResult:
+        """Any method of :data:`VIT_METHODS` by name (the explorer uses this).
+        ``layer`` applies to attention and Grad-CAM, ``head`` to attention."""
+        if method == "attention":
+            return self.attention(layer, head, targets)
+        if method == "grad_cam":
+            return self.grad_cam(layer, targets)
+        if method in VIT_METHODS:
+            return getattr(self, method)(targets=targets)
+        raise KeyError(f"unknown ViT method {method!r}; choose from {VIT_METHODS}")
+
+
+# name -> (class-specific?, uses layer?, uses head?)
+VIT_METHODS = {
+    "attention": (False, True, True),
+    "rollout": (False, False, False),
+    "gradient_rollout": (True, False, False),
+    "grad_cam": (True, True, False),
+    "legrad": (True, False, False),
+}
+
+
+def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, head: int | None = None
+                  ) -> CAMResult:
+    """CLS attention to the patches at one block (:meth:`ViTExplainer.attention`),
+    one forward pass without autograd."""
+    return ViTExplainer(model, x, differentiable=False).attention(layer, head)
+
+
+def rollout(model: nn.Module, x: torch.Tensor, head_fusion: str = "mean", discard_ratio: float = 0.0
+            ) -> CAMResult:
+    """Attention rollout (:meth:`ViTExplainer.rollout`), one forward pass without autograd."""
+    return ViTExplainer(model, x, differentiable=False).rollout(head_fusion, discard_ratio)
+
+
+def gradient_rollout(model: nn.Module, x: torch.Tensor, targets: Targets = None) -> CAMResult:
+    """Chefer et al.'s gradient-weighted rollout (:meth:`ViTExplainer.gradient_rollout`)."""
+    return ViTExplainer(model, x).gradient_rollout(targets)
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
+             ) -> CAMResult:
+    """Grad-CAM at a block's first LayerNorm (:meth:`ViTExplainer.grad_cam`)."""
+    return ViTExplainer(model, x).grad_cam(layer, targets)
+
+
+def legrad(model: nn.Module, x: torch.Tensor, targets: Targets = None,
+           layers: Sequence[int | str] | None = None) -> CAMResult:
+    """LeGrad (:meth:`ViTExplainer.legrad`)."""
+    return ViTExplainer(model, x).legrad(targets, layers)
