@@ -13,6 +13,10 @@ Sections:
   ablation   Ablation-CAM on one image: ours vs pytorch-grad-cam.
   topk       "Faster Score-CAM" on the shapes lab (shapes_cnn): time and
              Spearman rank correlation of the top-k map to the exact one.
+  vit        vit_b_16 on a batch (default 4): attention capture and rollout
+             (no autograd), gradient rollout, Grad-CAM on tokens against
+             pytorch-grad-cam (with a reshape transform), LeGrad against
+             torchcam.
 
 Within a section, methods are timed in interleaved rounds (machine-load drift
 hits all alike) and the median is reported. "forward" is an inference pass in
@@ -189,6 +193,49 @@ def topk_section(scenes: int, top_k: int, device: str) -> dict:
     return {"speedup": t_exact / t_fast, "spearman_mean": float(rho.mean()), "spearman_min": float(rho.min())}
 
 
+def vit_section(batch: int, repeats: int, device: str) -> dict:
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from torchcam.methods import LeGrad
+
+    from cam_helpers import vit
+    torch.manual_seed(0)
+    model = torchvision.models.vit_b_16().eval().to(device)
+    torch.nn.init.normal_(model.heads.head.weight, std=0.05)  # torchvision starts it at zero: no gradient
+    x = torch.randn(batch, 3, 224, 224, device=device)
+    targets = list(range(batch))
+    grid = vit.grid_shape(model, x)
+    pgc = GradCAM(model, [vit.blocks(model)[-1].ln_1], reshape_transform=lambda t: vit.tokens_to_grid(t, grid))
+    pgc_targets = [ClassifierOutputTarget(t) for t in targets]
+
+    def torchcam_legrad():
+        with LeGrad(model, vit.blocks(model)) as extractor:
+            return extractor(targets, model(x))[0]
+
+    methods = {
+        "forward": inference(model, x),
+        "ours attention capture": lambda: vit.attentions(model, x),
+        "ours rollout": lambda: vit.rollout(model, x).map,
+        "ours gradient_rollout": lambda: vit.gradient_rollout(model, x, targets).map,
+        "ours grad_cam": lambda: vit.grad_cam(model, x, targets=targets).map,
+        "pytorch-grad-cam GradCAM": lambda: pgc(x, pgc_targets),
+        "ours legrad": lambda: vit.legrad(model, x, targets).raw,
+        "torchcam LeGrad": torchcam_legrad,
+    }
+    agree_pgc = float(np.abs(methods["ours grad_cam"]().cpu().numpy() - methods["pytorch-grad-cam GradCAM"]()).max())
+    ours_lg = methods["ours legrad"]()
+    ours_lg = ours_lg - ours_lg.amin((1, 2), keepdim=True)
+    agree_tc = float((ours_lg / ours_lg.amax((1, 2), keepdim=True) - torchcam_legrad()).abs().max())
+    median = timed(methods, repeats, device)
+    notes = {"ours grad_cam": f"{median['pytorch-grad-cam GradCAM'] / median['ours grad_cam']:.2f}x faster than "
+                              "pytorch-grad-cam",
+             "ours legrad": f"{median['torchcam LeGrad'] / median['ours legrad']:.2f}x faster than torchcam"}
+    print(f"\n[vit] vit_b_16, batch of {batch}, {grid[0]}x{grid[1]} patches; max |ours - pytorch-grad-cam| "
+          f"{agree_pgc:.1e}, max |ours - torchcam LeGrad| {agree_tc:.1e}")
+    table([(label, t, notes.get(label, "")) for label, t in median.items()], median["forward"])
+    return median
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
@@ -199,7 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lab-top-k", type=int, default=8, help="channels kept on shapes_cnn (of 128)")
     parser.add_argument("--lab-scenes", type=int, default=50)
     parser.add_argument("--score-repeats", type=int, default=3, help="rounds of the (long) Score-CAM section")
-    parser.add_argument("--sections", nargs="*", default=["gradient", "score", "ablation", "topk"])
+    parser.add_argument("--vit-batch", type=int, default=4)
+    parser.add_argument("--sections", nargs="*", default=["gradient", "score", "ablation", "topk", "vit"])
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
@@ -219,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["ablation"] = ablation_section(model, x[:1], layer, module, args.device)
     if "topk" in args.sections:
         results["topk"] = topk_section(args.lab_scenes, args.lab_top_k, args.device)
+    if "vit" in args.sections:
+        results["vit"] = vit_section(args.vit_batch, args.repeats, args.device)
     return results
 
 

@@ -1,9 +1,10 @@
 """cam_helpers: the companion package of the Class Activation Mapping course.
 
 Modules, one job each: ``hooks`` (capturing layers), ``cams`` (CAM and the
-Grad-CAM family), ``data`` (the shapes lab, photos), ``models`` (course and
-ImageNet models), ``train`` (the training loop), ``viz`` (overlays, grids),
-``widgets`` (the explorer).
+Grad-CAM family), ``pixels`` (pixel-space methods), ``vit`` (Vision
+Transformers), ``data`` (the shapes lab, photos), ``models`` (course and
+ImageNet models), ``train`` (the training loop), ``metrics``, ``viz``
+(overlays, grids), ``widgets`` (the explorers).
 """
 from .cams import (METHODS, CAMResult, Explainer, NotAGAPModelError, ablation_cam, cam, eigen_cam, grad_cam,
                    grad_cam_pp, hires_cam, layer_cam, normalize, score_cam, upsample, xgrad_cam)

@@ -243,6 +243,10 @@ def default_target_layer(model: nn.Module) -> str:
         return "features.norm5"
     if isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2, tvm.MobileNetV3, tvm.ConvNeXt)):
         return f"features.{len(model.features) - 1}"
+    if isinstance(model, tvm.VisionTransformer):
+        raise LayerNotFoundError(
+            "a Vision Transformer has no feature maps after its patch embedding: use cam_helpers.vit "
+            "(vit.grad_cam, vit.rollout, vit.gradient_rollout, vit.legrad, widgets.ViTExplorer)")
     layers = feature_map_layers(model)
     if not layers:
         raise LayerNotFoundError(f"{type(model).__name__} produces no 4-D feature maps; pass layer= explicitly")

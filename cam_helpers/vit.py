@@ -129,6 +129,26 @@ def _attend(module: nn.MultiheadAttention, probs: torch.Tensor, value: torch.Ten
     return module.out_proj(out.transpose(1, 2).reshape(b, n, h * dh))
 
 
+def _check_no_masks(kwargs: dict) -> None:
+    if kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None:
+        raise NotImplementedError("attention masks are not supported (torchvision's ViTs use none)")
+
+
+class _Override:
+    """Shadow ``module.forward`` with ``fn`` on this instance only, until
+    ``remove()`` (the class, and so torchvision, is untouched)."""
+
+    def __init__(self, module: nn.Module, fn):
+        self.module, self.saved = module, module.__dict__.get("forward")
+        module.forward = fn
+
+    def remove(self) -> None:
+        if self.saved is None:
+            del self.module.forward
+        else:
+            self.module.forward = self.saved
+
+
 class capture_attention:
     """Context manager recording every block's attention probabilities.
 
@@ -152,20 +172,30 @@ class capture_attention:
         self._grad_mode = None
 
     def _attention_hook(self, module, args, kwargs, output):
-        query, key, value = (list(args) + [kwargs.get(k) for k in ("query", "key", "value")[len(args):]])[:3]
-        if kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None:
-            raise NotImplementedError("attention masks are not supported")
+        """Observe: recompute the probabilities from the module's input; the
+        module's own (possibly fused) output goes on unchanged."""
+        query, key = (list(args) + [kwargs.get(k) for k in ("query", "key")[len(args):]])[:2]
+        _check_no_masks(kwargs)
         if not module.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        probs = attention_probs(module, query, key)
-        if not self.differentiable:
-            self.attentions.append(probs.detach())
-            return None
-        self.attentions.append(probs)
-        out = _attend(module, probs, value)
-        if not module.batch_first:
-            out = out.transpose(0, 1)
-        return out, output[1]
+            query, key = query.transpose(0, 1), key.transpose(0, 1)
+        self.attentions.append(attention_probs(module, query, key).detach())
+
+    def _replayed_forward(self, module: nn.MultiheadAttention):
+        """Replace: the module's forward computed explicitly from the captured
+        probabilities, so that the output depends on them (and only once)."""
+        def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                    average_attn_weights=True, is_causal=False):
+            _check_no_masks({"key_padding_mask": key_padding_mask, "attn_mask": attn_mask})
+            if not module.batch_first:
+                query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+            probs = attention_probs(module, query, key)
+            self.attentions.append(probs)
+            out = _attend(module, probs, value)
+            if not module.batch_first:
+                out = out.transpose(0, 1)
+            weights = (probs.mean(1) if average_attn_weights else probs) if need_weights else None
+            return out, weights
+        return forward
 
     def _encoder_pre_hook(self, module, args):
         # Parameters are frozen and the image needs no gradient: start the
@@ -186,8 +216,11 @@ class capture_attention:
                     self._handles.append(block.ln_1.register_forward_hook(
                         lambda m, a, out: self.normed.append(out)))
             for block in self.blocks:
-                self._handles.append(block.self_attention.register_forward_hook(
-                    self._attention_hook, with_kwargs=True))
+                attention = block.self_attention
+                if self.differentiable:
+                    self._handles.append(_Override(attention, self._replayed_forward(attention)))
+                else:
+                    self._handles.append(attention.register_forward_hook(self._attention_hook, with_kwargs=True))
         except BaseException:
             self._cleanup()
             raise

@@ -6,6 +6,8 @@ Methods: every CAM of :mod:`cam_helpers.cams` and every pixel-space method of
     explorer = CAMExplorer(model, x, image, class_names)
     explorer            # shows the controls in a notebook
 
+    ViTExplorer(vit_model, x, image, class_names)   # the same for Vision Transformers
+
 The forward pass runs once, with every offered layer captured. A class change
 costs at most one backward pass (which serves all layers at once); a layer,
 method or opacity change costs none. Works with ipywidgets 7.7 and 8.
@@ -24,6 +26,7 @@ from .cams import METHODS, CAMResult, Explainer
 from .pixels import PIXEL_METHODS
 from .hooks import candidate_layers, default_target_layer
 from .viz import overlay
+from .vit import VIT_METHODS, ViTExplainer
 
 
 # Grad-CAM first: it applies to every layer of every model.
@@ -44,7 +47,69 @@ def _display_size(image: np.ndarray, target: int) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
 
 
-class CAMExplorer:
+class _Explorer:
+    """What both explorers share: the class dropdown (sorted by probability),
+    the opacity slider, the picture, the status line, and a cache of maps per
+    setting (so going back to a setting reruns nothing)."""
+
+    def _setup(self, logits: torch.Tensor, image: np.ndarray, class_names: Sequence[str], opacity: float,
+               size: int, controls: list) -> None:
+        self.original = np.asarray(image)
+        self.size = size
+        probs = logits.detach()[0].softmax(0)
+        order = probs.argsort(descending=True).tolist()
+        self.klass = widgets.Dropdown(options=[(f"{class_names[c]} (p={probs[c]:.2f})", c) for c in order],
+                                      value=order[0], description="class")
+        self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
+                                           continuous_update=True)
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.result: CAMResult | None = None
+        self._cache: dict[tuple, CAMResult] = {}
+        controls = controls + [self.klass, self.opacity]
+        for control in controls:
+            control.observe(self._on_change, names="value")
+        rows = [widgets.HBox(controls[i:i + 2]) for i in range(0, len(controls), 2)]
+        self.widget = widgets.VBox(rows + [self.image, self.status])
+        self.update()
+
+    def _on_change(self, change) -> None:
+        self.update(recompute=change["owner"] is not self.opacity)
+
+    def _key(self) -> tuple:
+        raise NotImplementedError
+
+    def _explain(self, *key) -> CAMResult:
+        raise NotImplementedError
+
+    def update(self, recompute: bool = True) -> None:
+        """Recompute the map (unless only the opacity moved) and redraw."""
+        if recompute or self.result is None:
+            key = self._key()
+            try:
+                if key not in self._cache:
+                    self._cache[key] = self._explain(*key)
+                self.result = self._cache[key]
+            except ValueError as err:  # e.g. CAM on a layer without a GAP head
+                self.result = None
+                self.status.value = f"<b>{key[0]}</b>: {err}"
+                self.image.value = _png(_display_size(self.original, self.size))
+                return
+        r = self.result
+        heat = overlay(self.original, r.map[0], self.opacity.value)
+        panel = np.concatenate([_display_size(self.original, self.size), _display_size(heat, self.size)], 1)
+        self.image.value = _png(panel)
+        peak = divmod(int(r.map[0].argmax()), r.map.shape[-1])
+        self.status.value = (f"{r.method} · <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
+                             f"class {self.klass.label} · peak at pixel row {peak[0]}, col {peak[1]} · "
+                             f"backward passes so far: {self.backward_passes}")
+
+    def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
+        from IPython.display import display
+        display(self.widget)
+
+
+class CAMExplorer(_Explorer):
     """Controls over one image: ``layer`` slider, ``klass`` dropdown (classes
     sorted by probability), ``method`` dropdown, ``opacity`` slider.
 
@@ -54,10 +119,7 @@ class CAMExplorer:
     def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
                  layers: Sequence[str] | None = None, methods: Sequence[str] = EXPLORER_METHODS,
                  layer: str | None = None, opacity: float = 0.5, size: int = 256):
-        if x.dim() == 3:
-            x = x[None]
-        if x.shape[0] != 1:
-            raise ValueError(f"the explorer shows one image; got a batch of {x.shape[0]}: pass x[i:i+1]")
+        x = _one_image(x)
         for m in methods:
             if m not in METHODS and m not in PIXEL_METHODS:
                 raise KeyError(f"unknown method {m!r}; choose from {EXPLORER_METHODS}")
@@ -66,62 +128,66 @@ class CAMExplorer:
         if layer not in layers:
             layers.append(layer)
         self.explainer = Explainer(model, x, layers)
-        self.original = np.asarray(image)
-        self.size = size
-        probs = self.explainer.logits.detach()[0].softmax(0)
-        order = probs.argsort(descending=True).tolist()
         self.layer = widgets.SelectionSlider(options=layers, value=layer, description="layer",
                                              continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.klass = widgets.Dropdown(options=[(f"{class_names[c]} (p={probs[c]:.2f})", c) for c in order],
-                                      value=order[0], description="class")
         self.method = widgets.Dropdown(options=list(methods), value=methods[0], description="method")
-        self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
-                                           continuous_update=True)
-        self.image = widgets.Image(format="png")
-        self.status = widgets.HTML()
-        self.result: CAMResult | None = None
-        self._cache: dict[tuple, CAMResult] = {}  # (method, layer, class): Score-CAM is not rerun
-        for control in (self.layer, self.klass, self.method, self.opacity):
-            control.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.layer, self.method]),
-                                    widgets.HBox([self.klass, self.opacity]), self.image, self.status])
-        self.update()
+        self._setup(self.explainer.logits, image, class_names, opacity, size, [self.layer, self.method])
 
     @property
     def backward_passes(self) -> int:
         """Backward passes run so far (one per distinct class asked for)."""
         return self.explainer.backward_passes
 
-    def _on_change(self, change) -> None:
-        self.update(recompute=change["owner"] is not self.opacity)
-
-    def update(self, recompute: bool = True) -> None:
-        """Recompute the map (unless only the opacity moved) and redraw."""
-        if recompute or self.result is None:
-            key = (self.method.value, self.layer.value, self.klass.value)
-            try:
-                if key not in self._cache:
-                    self._cache[key] = self._explain(*key)
-                self.result = self._cache[key]
-            except ValueError as err:  # e.g. CAM on a layer without a GAP head
-                self.result = None
-                self.status.value = f"<b>{self.method.value}</b>: {err}"
-                self.image.value = _png(_display_size(self.original, self.size))
-                return
-        r = self.result
-        heat = overlay(self.original, r.map[0], self.opacity.value)
-        panel = np.concatenate([_display_size(self.original, self.size), _display_size(heat, self.size)], 1)
-        self.image.value = _png(panel)
-        peak = divmod(int(r.map[0].argmax()), r.map.shape[-1])
-        self.status.value = (f"{r.method} · layer <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
-                             f"class {self.klass.label} · peak at pixel row {peak[0]}, col {peak[1]} · "
-                             f"backward passes so far: {self.backward_passes}")
+    def _key(self) -> tuple:
+        return self.method.value, self.layer.value, self.klass.value
 
     def _explain(self, method: str, layer: str, klass: int) -> CAMResult:
         if method in PIXEL_METHODS:
             return PIXEL_METHODS[method](self.explainer.model, self.explainer.x, layer, klass)
         return self.explainer.explain(method, layer, klass)
 
-    def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
-        from IPython.display import display
-        display(self.widget)
+
+class ViTExplorer(_Explorer):
+    """The explorer for a torchvision Vision Transformer: ``method`` (every
+    method of :mod:`cam_helpers.vit`), ``layer`` (block, for attention and
+    Grad-CAM), ``head`` (for raw attention; "mean" averages the heads) and
+    ``klass`` (for the class-specific methods). Controls a method ignores are
+    greyed out. One forward pass; attention and rollout cost no backward
+    pass, gradient rollout one per class, Grad-CAM one per (block, class),
+    LeGrad one per block and class. Every map is cached per setting."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
+                 method: str = "attention", opacity: float = 0.5, size: int = 256):
+        self.explainer = ViTExplainer(model, _one_image(x))
+        names = self.explainer.names
+        heads = self.explainer.attentions[0].shape[1]
+        if method not in VIT_METHODS:
+            raise KeyError(f"unknown ViT method {method!r}; choose from {tuple(VIT_METHODS)}")
+        self.method = widgets.Dropdown(options=list(VIT_METHODS), value=method, description="method")
+        self.layer = widgets.SelectionSlider(options=[(f"block {i}", i) for i in range(len(names))],
+                                             value=len(names) - 1, description="layer",
+                                             continuous_update=False, layout=widgets.Layout(width="420px"))
+        self.head = widgets.Dropdown(options=[("mean", None)] + [(f"head {h}", h) for h in range(heads)],
+                                     value=None, description="head")
+        self._setup(self.explainer.logits, image, class_names, opacity, size, [self.method, self.layer, self.head])
+
+    @property
+    def backward_passes(self) -> int:
+        return self.explainer.backward_passes
+
+    def _key(self) -> tuple:
+        specific, uses_layer, uses_head = VIT_METHODS[self.method.value]
+        self.klass.disabled, self.layer.disabled, self.head.disabled = not specific, not uses_layer, not uses_head
+        return (self.method.value, self.layer.value if uses_layer else None,
+                self.klass.value if specific else None, self.head.value if uses_head else None)
+
+    def _explain(self, method: str, layer, klass, head) -> CAMResult:
+        return self.explainer.explain(method, layer, klass, head)
+
+
+def _one_image(x: torch.Tensor) -> torch.Tensor:
+    if x.dim() == 3:
+        x = x[None]
+    if x.shape[0] != 1:
+        raise ValueError(f"the explorer shows one image; got a batch of {x.shape[0]}: pass x[i:i+1]")
+    return x

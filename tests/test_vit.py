@@ -9,6 +9,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torchcam.methods import LeGrad
 from torchvision.models.vision_transformer import VisionTransformer
 
+import cam_helpers as ch
 from cam_helpers import data, hook_count, models, vit
 from cam_helpers.vit import ViTExplainer
 from toys import rel_diff
@@ -151,6 +152,7 @@ def test_capture_leaves_the_model_as_it_found_it(shapes_vit):
     ViTExplainer(model, x).gradient_rollout()
     vit.rollout(model, x)
     assert model.training and hook_count(model) == 0
+    assert all("forward" not in b.self_attention.__dict__ for b in vit.blocks(model))  # the replay is undone
     assert [p.requires_grad for p in model.parameters()] == flags
     model.eval()
     with pytest.raises(ValueError):  # an error inside the capture still cleans up
@@ -308,6 +310,27 @@ def test_clear_errors(shapes_vit):
         vit.rollout(torchvision.models.resnet18(), x)
     with pytest.raises(ValueError, match="8x8 patches"):
         vit.grid_shape(model, torch.zeros(1, 3, 60, 64))
+    with pytest.raises(ch.LayerNotFoundError, match="use cam_helpers.vit"):
+        ch.grad_cam(model, x)   # the CNN API points the way
     with pytest.raises(RuntimeError, match="differentiable=True"):
         ViTExplainer(model, x, differentiable=False).gradient_rollout()
     assert hook_count(model) == 0
+
+
+def test_real_photo_path_with_a_stand_in_vit_b_16(monkeypatch, tmp_path):
+    """Notebook 04's real-photo section, on random weights placed where
+    torchvision's hub cache keeps the real ones (no download)."""
+    from cam_helpers.models import _cached_file, has_pretrained, imagenet_classes, load_imagenet_model
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = _cached_file("vit_b_16")
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(_randomise_head(torchvision.models.vit_b_16()).state_dict(), path)
+    assert has_pretrained("vit_b_16") and len(imagenet_classes("vit_b_16")) == 1000
+    model = load_imagenet_model("vit_b_16")
+    photo = data.load_image(data.IMAGES_DIR / "cat_chelsea.jpg")
+    ex = ViTExplainer(model, photo.tensor)
+    for method in vit.VIT_METHODS:
+        r = ex.explain(method)
+        assert r.raw.shape == (1, 14, 14) and r.map.shape == (1, 224, 224)
+        assert r.map.max() == 1.0, method

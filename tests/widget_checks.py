@@ -7,7 +7,8 @@ from cam_helpers import cam, grad_cam, score_cam
 from cam_helpers.pixels import guided_grad_cam
 from cam_helpers.data import CLASSES, ShapesDataset
 from cam_helpers.models import load_course_model
-from cam_helpers.widgets import CAMExplorer
+from cam_helpers import vit
+from cam_helpers.widgets import CAMExplorer, ViTExplorer
 
 
 def run() -> str:
@@ -55,7 +56,49 @@ def run() -> str:
     ex.method.value = "guided_grad_cam"
     assert torch.allclose(ex.result.map, guided_grad_cam(model, x, "features.3", other).map, atol=1e-5)
     assert ex.result.map.shape == (1, 64, 64) and "peak at pixel" in ex.status.value
+    run_vit(scene)
     return ipywidgets.__version__
+
+
+def run_vit(scene) -> None:
+    model = load_course_model("shapes_vit")
+    x = scene.tensor()
+    ex = ViTExplorer(model, x, scene.image, CLASSES)
+    assert ex.method.value == "attention" and ex.layer.value == 5 and ex.head.value is None
+    assert ex.backward_passes == 0 and ex.klass.disabled and not ex.head.disabled
+    assert torch.allclose(ex.result.raw, vit.attention_map(model, x).raw, atol=1e-6)
+
+    # head and layer move the raw attention map; no backward pass
+    ex.head.value = 2
+    ex.layer.value = 1
+    assert torch.allclose(ex.result.raw, vit.attention_map(model, x, 1, 2).raw, atol=1e-6)
+    assert ex.backward_passes == 0
+
+    # a class-specific method: class enabled, head greyed out, one backward pass
+    ex.method.value = "gradient_rollout"
+    assert not ex.klass.disabled and ex.head.disabled and ex.layer.disabled
+    assert ex.backward_passes == 1
+    other = [o.label for o in scene.objects if o.label != ex.klass.value][0]
+    ex.klass.value = other
+    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, other).raw, atol=1e-6)
+    assert ex.backward_passes == 2
+
+    # Grad-CAM follows the layer slider; the head control does not matter
+    ex.method.value = "grad_cam"
+    ex.layer.value = 4
+    assert torch.allclose(ex.result.raw, vit.grad_cam(model, x, 4, other).raw, atol=1e-6)
+    passes = ex.backward_passes
+    ex.head.value = 0  # ignored by Grad-CAM: cached, nothing recomputed
+    assert ex.backward_passes == passes
+
+    # rollout ignores the class; LeGrad does not
+    ex.method.value = "rollout"
+    assert ex.klass.disabled and torch.allclose(ex.result.raw, vit.rollout(model, x).raw, atol=1e-6)
+    ex.method.value = "legrad"
+    assert torch.allclose(ex.result.raw, vit.legrad(model, x, other).raw, atol=1e-6)
+    before = ex.image.value
+    ex.opacity.value = 0.2
+    assert ex.image.value != before and "legrad" in ex.status.value
 
 
 if __name__ == "__main__":
