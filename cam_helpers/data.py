@@ -250,13 +250,13 @@ class ShapesDataset(Dataset):
     """Lazy, reproducible shapes-lab scenes.
 
     ``dataset[i]`` is ``(x, label)`` with ``x`` a normalised (3, 64, 64) float
-    tensor; ``dataset.scene(i)`` gives the full :class:`Scene` with masks and
+    tensor (``(x, label, mask)`` with ``with_mask=True``); ``dataset.scene(i)`` gives the full :class:`Scene` with masks and
     boxes. Scene ``i`` depends only on ``(seed, split, i)`` (and the variant).
     """
 
     def __init__(self, variant: str = "single", split: str = "train", size: int = 10_000,
                  seed: int = 0, image_size: int = IMAGE_SIZE, tag_class: int = 0,
-                 tag_rate: float = 1.0, other_tag_rate: float = 0.0):
+                 tag_rate: float = 1.0, other_tag_rate: float = 0.0, with_mask: bool = False):
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
         if split not in SPLITS:
@@ -264,6 +264,7 @@ class ShapesDataset(Dataset):
         self.variant, self.split, self.size, self.seed = variant, split, size, seed
         self.image_size, self.tag_class = image_size, tag_class
         self.tag_rate, self.other_tag_rate = tag_rate, other_tag_rate
+        self.with_mask = with_mask
         self.classes = CLASSES
 
     def __len__(self) -> int:
@@ -298,8 +299,10 @@ class ShapesDataset(Dataset):
         scene.meta.update(variant=self.variant, split=self.split, seed=self.seed, index=index)
         return scene
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple:
         scene = self.scene(index)
+        if self.with_mask:  # for metrics.evaluate: the first object's mask
+            return to_tensor(scene.image), scene.label, torch.from_numpy(scene.objects[0].mask)
         return to_tensor(scene.image), scene.label
 
     def scenes(self, indices=None) -> list[Scene]:
