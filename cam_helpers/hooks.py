@@ -95,7 +95,46 @@ class frozen_eval:
             self._state = None
 
 
-class capture:
+class HookSession:
+    """Base of the context managers that hook a model for the duration of a
+    ``with`` block: :meth:`_open` puts the model in :class:`frozen_eval`,
+    optionally enables autograd, and calls ``install`` to register hooks
+    (appending their handles to ``self._handles``); on exit, and if
+    ``install`` raises, every handle is removed and the state restored."""
+
+    _handles: list
+    _state: frozen_eval | None = None
+    _grad_mode = None
+
+    def _open(self, model: nn.Module, eval: bool, freeze: bool, grad: bool, install) -> None:
+        self._handles = []
+        self._state = frozen_eval(model, eval, freeze)
+        self._state.__enter__()
+        try:
+            if grad:
+                self._grad_mode = torch.enable_grad()
+                self._grad_mode.__enter__()
+            install()
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def _cleanup(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self._grad_mode is not None:
+            self._grad_mode.__exit__(None, None, None)
+            self._grad_mode = None
+        if self._state is not None:
+            self._state.__exit__(None, None, None)
+            self._state = None
+
+    def __exit__(self, *exc) -> None:
+        self._cleanup()  # never swallows the body's exception
+
+
+class capture(HookSession):
     """Context manager recording the outputs of ``layers`` (and their gradients).
 
     Parameters
@@ -125,8 +164,6 @@ class capture:
         self.activations: dict[str, torch.Tensor] = {}
         self.gradients: dict[str, torch.Tensor] = {}
         self._handles: list = []
-        self._state: frozen_eval | None = None
-        self._grad_mode = None
 
     # -- hooks ---------------------------------------------------------------
     def _forward_hook(self, name: str):
@@ -147,31 +184,11 @@ class capture:
         return hook
 
     def __enter__(self) -> capture:
-        self._state = frozen_eval(self.model, self.eval, self.stop_at_layers)
-        self._state.__enter__()
-        self._grad_mode = torch.enable_grad()
-        self._grad_mode.__enter__()
-        try:
+        def install():
             for name, module in self.layers.items():
                 self._handles.append(module.register_forward_hook(self._forward_hook(name)))
-        except BaseException:
-            self._cleanup()
-            raise
+        self._open(self.model, self.eval, self.stop_at_layers, True, install)
         return self
-
-    def _cleanup(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        if self._grad_mode is not None:
-            self._grad_mode.__exit__(None, None, None)
-            self._grad_mode = None
-        if self._state is not None:
-            self._state.__exit__(None, None, None)
-            self._state = None
-
-    def __exit__(self, *exc) -> None:
-        self._cleanup()  # never swallows the body's exception
 
     # -- results -------------------------------------------------------------
     def check_reached(self) -> None:

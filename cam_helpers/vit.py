@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .cams import CAMResult, Targets, _result, check_input, resolve_targets
-from .hooks import frozen_eval
+from .hooks import HookSession, frozen_eval
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -149,7 +149,7 @@ class _Override:
             self.module.forward = self.saved
 
 
-class capture_attention:
+class capture_attention(HookSession):
     """Context manager recording every block's attention probabilities.
 
     ``attentions``: list, one (B, heads, T, T) tensor per block, in order.
@@ -168,8 +168,6 @@ class capture_attention:
         self.tokens: list[torch.Tensor] = []
         self.normed: list[torch.Tensor] = []
         self._handles: list = []
-        self._state: frozen_eval | None = None
-        self._grad_mode = None
 
     def _attention_hook(self, module, args, kwargs, output):
         """Observe: recompute the probabilities from the module's input; the
@@ -203,42 +201,21 @@ class capture_attention:
         return (args[0].detach().requires_grad_(True),) + tuple(args[1:])
 
     def __enter__(self) -> capture_attention:
-        self._state = frozen_eval(self.model, True, True)
-        self._state.__enter__()
-        try:
-            if self.differentiable:
-                self._grad_mode = torch.enable_grad()
-                self._grad_mode.__enter__()
-                self._handles.append(self.model.encoder.register_forward_pre_hook(self._encoder_pre_hook))
-                for block in self.blocks:
-                    self._handles.append(block.register_forward_hook(
-                        lambda m, a, out: self.tokens.append(out)))
-                    self._handles.append(block.ln_1.register_forward_hook(
-                        lambda m, a, out: self.normed.append(out)))
-            for block in self.blocks:
-                attention = block.self_attention
-                if self.differentiable:
-                    self._handles.append(_Override(attention, self._replayed_forward(attention)))
-                else:
-                    self._handles.append(attention.register_forward_hook(self._attention_hook, with_kwargs=True))
-        except BaseException:
-            self._cleanup()
-            raise
+        self._open(self.model, True, True, self.differentiable, self._install)
         return self
 
-    def _cleanup(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        if self._grad_mode is not None:
-            self._grad_mode.__exit__(None, None, None)
-            self._grad_mode = None
-        if self._state is not None:
-            self._state.__exit__(None, None, None)
-            self._state = None
-
-    def __exit__(self, *exc) -> None:
-        self._cleanup()
+    def _install(self) -> None:
+        if self.differentiable:
+            self._handles.append(self.model.encoder.register_forward_pre_hook(self._encoder_pre_hook))
+            for block in self.blocks:
+                self._handles.append(block.register_forward_hook(lambda m, a, out: self.tokens.append(out)))
+                self._handles.append(block.ln_1.register_forward_hook(lambda m, a, out: self.normed.append(out)))
+        for block in self.blocks:
+            attention = block.self_attention
+            if self.differentiable:
+                self._handles.append(_Override(attention, self._replayed_forward(attention)))
+            else:
+                self._handles.append(attention.register_forward_hook(self._attention_hook, with_kwargs=True))
 
 
 def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -454,10 +431,10 @@ class ViTExplainer:
         only the CLS token reaches the head, so the patch tokens' gradient is 0
         there (``token_gradients(at="output")`` shows it)."""
         t = self.targets(targets)
-        tokens, g = self.token_gradients(layer, t, at="ln_1")
+        i = _block_index(self.model, layer)
+        tokens, g = self.token_gradients(i, t, at="ln_1")
         acts, grads = tokens_to_grid(tokens, self.grid), tokens_to_grid(g, self.grid)
         raw = F.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1))
-        i = _block_index(self.model, layer)
         return self._result(raw, t, self.names[i] + ".ln_1", "grad_cam")
 
     def legrad(self, targets: Targets = None, layers: Sequence[int | str] | None = None) -> CAMResult:
