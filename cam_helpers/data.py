@@ -319,6 +319,12 @@ def batch(scenes: list[Scene], obj: int = 0) -> tuple[torch.Tensor, torch.Tensor
     return x, labels, masks
 
 
+def marker_masks(scenes: list[Scene]) -> torch.Tensor:
+    """(B, H, W) bool masks of each scene's marker (all False where a scene has none)."""
+    return torch.from_numpy(np.stack([s.marker.mask if s.marker is not None else np.zeros(s.image.shape[:2], bool)
+                                      for s in scenes]))
+
+
 # --------------------------------------------------------------------------
 # Real photos
 # --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .cams import CAMResult, Targets, check_input, resolve_targets, upsample
 from .hooks import frozen_eval
-from .perturbation import BATCH_BUDGET
+from .perturbation import BATCH_BUDGET, fast_inference
 
 
 def box_masks(boxes, size: tuple[int, int]) -> torch.Tensor:
@@ -187,7 +187,7 @@ def _ends(x: torch.Tensor, mode: str, baseline) -> tuple[torch.Tensor, torch.Ten
 
 def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
                         mode: str = "deletion", step: int | None = None, baseline=None,
-                        batch_size: int | None = None, progress: bool = False) -> torch.Tensor:
+                        batch_size: int | None = None, progress: bool = False, fast: bool = True) -> torch.Tensor:
     """Deletion and insertion curves (Petsiuk et al. 2018, RISE, sec. 4.1).
 
     Pixels are taken in order of decreasing map value, ``step`` at a time
@@ -200,9 +200,15 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
 
     All B x (n + 1) perturbed inputs run batched (``batch_size`` images per
     pass, sized by the same budget as Score-CAM by default), without autograd,
-    in eval mode. Same values as :func:`perturbation_curves_loop`, which runs
-    the steps one at a time.
+    in eval mode, and with ``fast`` through
+    :func:`cam_helpers.perturbation.fast_inference` (batch norms folded,
+    channels-last). Same values as :func:`perturbation_curves_loop`, which
+    runs the steps one at a time, to float rounding.
     """
+    return _curves(model, x, maps, targets, (mode,), step, baseline, batch_size, progress, fast)[mode]
+
+
+def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress, fast) -> dict[str, torch.Tensor]:
     x = check_input(model, x)
     b, c, h, w = x.shape
     maps = maps.to(x.device)
@@ -210,19 +216,23 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
         raise ValueError(f"maps {tuple(maps.shape)} must be (B, H, W) = {(b, h, w)}; use result.map")
     step = step or w
     n = -(-h * w // step)
-    start, finish = _ends(x, mode, baseline)
     order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(b, -1))
     size = batch_size or max(1, BATCH_BUDGET // x[0].numel())
-    out = []
+    out = {}
     with torch.no_grad(), frozen_eval(model):
         t = resolve_targets(targets, model(x))
-        for lo in tqdm(range(0, b * (n + 1), size), desc=mode, disable=not progress, leave=False):
-            idx = torch.arange(lo, min(lo + size, b * (n + 1)), device=x.device)
-            img, k = idx // (n + 1), idx % (n + 1)
-            switched = (rank[img] < (k * step)[:, None]).view(-1, 1, h, w)
-            out.append(_probabilities(model, torch.where(switched, finish[img], start[img]), t[img]))
-    return torch.cat(out).view(b, n + 1)
+        with fast_inference(model, fast, check=x[:size]) as net:
+            for mode in modes:
+                start, finish = _ends(x, mode, baseline)
+                probs = []
+                for lo in tqdm(range(0, b * (n + 1), size), desc=mode, disable=not progress, leave=False):
+                    idx = torch.arange(lo, min(lo + size, b * (n + 1)), device=x.device)
+                    img, k = idx // (n + 1), idx % (n + 1)
+                    switched = (rank[img] < (k * step)[:, None]).view(-1, 1, h, w)
+                    probs.append(_probabilities(net, torch.where(switched, finish[img], start[img]), t[img]))
+                out[mode] = torch.cat(probs).view(b, n + 1)
+    return out
 
 
 def perturbation_curves_loop(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
@@ -256,14 +266,13 @@ def auc(curves: torch.Tensor) -> torch.Tensor:
 
 
 def insertion_deletion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
-                       step: int | None = None, batch_size: int | None = None, progress: bool = False
-                       ) -> dict[str, torch.Tensor]:
+                       step: int | None = None, batch_size: int | None = None, progress: bool = False,
+                       fast: bool = True) -> dict[str, torch.Tensor]:
     """Both curves and their AUCs: ``{"insertion": (B, n+1), "deletion": ...,
     "insertion_auc": (B,), "deletion_auc": (B,)}``. Higher insertion AUC and
     lower deletion AUC are better."""
-    out = {}
+    out = _curves(model, x, maps, targets, ("insertion", "deletion"), step, None, batch_size, progress, fast)
     for mode in ("insertion", "deletion"):
-        out[mode] = perturbation_curves(model, x, maps, targets, mode, step, None, batch_size, progress)
         out[f"{mode}_auc"] = auc(out[mode])
     return out
 

@@ -12,6 +12,8 @@ all. (With ``skip_constant=False`` every channel is scored.)
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -49,7 +51,9 @@ class channels_last:
     """Context manager: the model's 4-D weights in channels-last layout for the
     duration (oneDNN and cuDNN convolutions run faster on it: for a ResNet-50
     on 2 CPU cores, ~28 ms an image instead of ~35), and the original tensors
-    put back on exit, bit for bit. Results change only by float rounding."""
+    put back on exit with their values (so training inside the context keeps
+    its updates; for inference they come back bit for bit). Results change only
+    by float rounding."""
 
     def __init__(self, model: nn.Module, enabled: bool = True):
         self.saved = [(p, p.data) for p in model.parameters()
@@ -62,7 +66,48 @@ class channels_last:
 
     def __exit__(self, *exc):
         for p, data in self.saved:
-            p.data = data
+            if p.data is not data:
+                data.copy_(p.data)
+                p.data = data
+
+
+@contextmanager
+def fast_inference(model: nn.Module, enabled: bool = True, check: torch.Tensor | None = None):
+    """Context manager yielding a module for many batched inference passes on
+    perturbed inputs (insertion / deletion curves): the model in eval mode with
+    its batch norms folded into the convolutions before them (a ``torch.fx``
+    copy, the original is not touched) and its weights in channels-last layout.
+    On 2 CPU cores this makes a batch of ResNet-18 or ``shapes_cnn`` inputs
+    about 1.8x and 2.3x faster. The logits change by float rounding only.
+
+    With ``check`` (a batch of inputs), the copy's logits are compared with the
+    model's on it first. The model itself (channels-last for the duration) is
+    used where the copy cannot be made (a model ``torch.fx`` cannot trace) or
+    is not worth it (no batch norm), where the check fails, and with
+    ``enabled=False``.
+    """
+    with frozen_eval(model), torch.no_grad():
+        fused = _folded_copy(model, check) if enabled else None
+        if fused is not None:
+            yield fused
+            return
+        with channels_last(model, enabled):
+            yield model
+
+
+def _folded_copy(model: nn.Module, check: torch.Tensor | None) -> nn.Module | None:
+    from torch.fx.experimental.optimization import fuse
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return None
+    try:
+        fused = fuse(model).to(memory_format=torch.channels_last)  # fuse copies the model
+        if check is not None:
+            want, got = model(check), fused(check)
+            if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-3, atol=1e-4):
+                return None
+    except Exception:  # not traceable by torch.fx: use the model as it is
+        return None
+    return fused
 
 
 def _bar(total: int, progress: bool | None, desc: str):

@@ -77,3 +77,13 @@ def test_bad_arguments():
         ShapesDataset("single", "validation")
     with pytest.raises(IndexError):
         ShapesDataset("single", "train", 3).scene(3)
+
+
+def test_marker_masks_mark_the_tag_and_nothing_else():
+    from cam_helpers.data import marker_masks
+    scenes = ShapesDataset("tagged", "test", 24, seed=5).scenes()
+    masks = marker_masks(scenes)
+    assert masks.shape == (24, 64, 64) and masks.dtype == torch.bool
+    for s, m in zip(scenes, masks):
+        assert int(m.sum()) == (49 if s.marker is not None else 0)
+        assert (s.marker is not None) == (s.label == 0)

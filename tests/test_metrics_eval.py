@@ -63,6 +63,47 @@ def test_batched_curves_equal_the_per_step_loop(lab):
     assert torch.allclose(dele[:, 0], p, atol=1e-6) and torch.allclose(dele[:, -1], p0, atol=1e-6)
 
 
+def test_fast_inference_folds_batch_norms_into_a_copy_and_leaves_the_model_alone(lab):
+    from cam_helpers.perturbation import fast_inference
+    model, x, labels, _, _ = lab
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with fast_inference(model, check=x) as net:
+        assert net is not model
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # folded
+        assert torch.allclose(net(x), model(x), atol=1e-5)
+    assert model.training  # restored
+    model.eval()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with fast_inference(model, enabled=False) as net:
+        assert net is model
+    # the curves agree with and without it
+    maps = ch.grad_cam(model, x, targets=labels).map
+    fast = metrics.insertion_deletion(model, x, maps, labels, step=256)
+    slow = metrics.insertion_deletion(model, x, maps, labels, step=256, fast=False)
+    for key in ("insertion", "deletion"):
+        assert (fast[key] - slow[key]).abs().max() < 1e-5
+
+
+def test_fast_inference_falls_back_to_the_model_itself():
+    from cam_helpers.perturbation import fast_inference
+
+    class Branchy(torch.nn.Module):  # data-dependent control flow: torch.fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return y.mean((2, 3)) if y.sum() > 0 else -y.mean((2, 3))
+
+    x = torch.randn(2, 3, 8, 8)
+    for model in (Branchy(), torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())):  # no batch norm
+        with fast_inference(model, check=x) as net:
+            assert net is model and not model.training
+            net(x)
+
+
 def test_auc_is_the_trapezoid_rule():
     curves = torch.tensor([[1.0, 0.5, 0.0], [1.0, 1.0, 1.0]])
     assert torch.allclose(metrics.auc(curves), torch.tensor([0.5, 1.0]))
