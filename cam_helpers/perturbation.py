@@ -77,8 +77,9 @@ def fast_inference(model: nn.Module, enabled: bool = True, check: torch.Tensor |
     perturbed inputs (insertion / deletion curves): the model in eval mode with
     its batch norms folded into the convolutions before them (a ``torch.fx``
     copy, the original is not touched) and its weights in channels-last layout.
-    On 2 CPU cores this makes a batch of ResNet-18 or ``shapes_cnn`` inputs
-    about 1.8x and 2.3x faster. The logits change by float rounding only.
+    In the benchmark's curves section on 2 CPU cores it makes the same batches
+    1.5x (ResNet-18) and 2.6x (``shapes_cnn``) faster. The logits change by
+    float rounding only.
 
     With ``check`` (a batch of inputs), the copy's logits are compared with the
     model's on it first. The model itself (channels-last for the duration) is
