@@ -221,8 +221,9 @@ def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress
     size = batch_size or max(1, BATCH_BUDGET // x[0].numel())
     out = {}
     with torch.no_grad(), frozen_eval(model):
-        t = resolve_targets(targets, model(x))
-        with fast_inference(model, fast, check=x[:size]) as net:
+        logits = model(x)
+        t = resolve_targets(targets, logits)
+        with fast_inference(model, fast, check=x[:size], expected=logits[:size]) as net:
             for mode in modes:
                 start, finish = _ends(x, mode, baseline)
                 probs = []

@@ -77,6 +77,8 @@ def test_fast_inference_folds_batch_norms_into_a_copy_and_leaves_the_model_alone
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     with fast_inference(model, enabled=False) as net:
         assert net is model
+    with fast_inference(model, check=x, expected=model(x) + 1) as net:  # a copy that fails the check is not used
+        assert net is model
     # the curves agree with and without it
     maps = ch.grad_cam(model, x, targets=labels).map
     fast = metrics.insertion_deletion(model, x, maps, labels, step=256)
