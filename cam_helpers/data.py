@@ -1,4 +1,4 @@
-"""The shapes lab and real photos.
+"""The shapes lab (real photos: :mod:`cam_helpers.photos`, whose loaders are re-exported here).
 
 The shapes lab draws synthetic scenes: shapes of six classes on textured
 backgrounds with distractor clutter, with an exact mask and box for every
@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
@@ -325,62 +323,5 @@ def marker_masks(scenes: list[Scene]) -> torch.Tensor:
                                       for s in scenes]))
 
 
-# --------------------------------------------------------------------------
-# Real photos
-# --------------------------------------------------------------------------
-
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
-
-
-@dataclass
-class Photo:
-    """A photo ready to explain: ``image`` (H, W, 3) uint8 RGB at its own size,
-    upright; ``tensor`` (1, 3, S, S), the model's input."""
-
-    image: np.ndarray
-    tensor: torch.Tensor
-    path: str | None = None
-
-
-def read_rgb(source) -> np.ndarray:
-    """Read a photo as an upright (H, W, 3) uint8 RGB array.
-
-    Accepts a path or a PIL image. Applies the EXIF orientation; puts
-    transparent images on white; converts greyscale, palette and CMYK to RGB.
-    """
-    img = source if isinstance(source, Image.Image) else Image.open(source)
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return np.asarray(img.convert("RGB")).copy()
-
-
-def imagenet_transform(weights=None):
-    """Size, mean and std of ImageNet preprocessing, from torchvision's weights
-    metadata (no download needed). Returns (size, mean, std)."""
-    from torchvision.models import ResNet18_Weights
-    preset = (weights or ResNet18_Weights.DEFAULT).transforms()
-    return int(preset.crop_size[0]), tuple(preset.mean), tuple(preset.std)
-
-
-def load_image(source, weights=None, size: int | None = None) -> Photo:
-    """Load any photo for an ImageNet model.
-
-    The whole photo is resized to the model's input size (224 for torchvision's
-    weights) rather than centre-cropped, so the heatmap covers everything the
-    learner sees; overlays are drawn back on the photo at its own size.
-    """
-    image = read_rgb(source)
-    crop, mean, std = imagenet_transform(weights)
-    size = size or crop
-    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(resized).permute(2, 0, 1).float() / 255
-    x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
-    return Photo(image, x[None], str(source) if not isinstance(source, Image.Image) else None)
-
-
-def course_photos() -> list[Path]:
-    """The photos shipped in ``data/images`` (see ``data/images/SOURCES.md``)."""
-    return sorted(p for p in IMAGES_DIR.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+# Real photos live in cam_helpers.photos; these names stay importable from here.
+from .photos import IMAGES_DIR, Photo, course_photos, imagenet_transform, load_image, read_rgb  # noqa: E402,F401

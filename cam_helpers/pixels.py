@@ -76,45 +76,65 @@ def saliency(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, t
     return _result(g.abs(), t, logits, "saliency")
 
 
-class _GuidedReLU(torch.autograd.Function):
-    """ReLU whose backward pass lets through only positive gradients at
-    positive inputs (Springenberg et al. 2015)."""
+class _GuidedClamp(torch.autograd.Function):
+    """A clamping activation (ReLU, ReLU6, Hardtanh) whose backward pass lets
+    through only positive gradients where the forward pass let the input
+    through (Springenberg et al. 2015, generalised from ReLU to clamps)."""
 
     @staticmethod
-    def forward(ctx, x):
-        out = x.clamp(min=0)
-        ctx.save_for_backward(out)
-        return out
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        return x.clamp(lo, hi)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (out > 0)
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        passed = (x > lo) if hi is None else (x > lo) & (x < hi)
+        return grad.clamp(min=0) * passed, None, None
+
+
+def _guided(module: nn.Module):
+    lo, hi = (0.0, None) if isinstance(module, nn.ReLU) else (module.min_val, module.max_val)
+    return lambda x: _GuidedClamp.apply(x, lo, hi)
 
 
 class guided_relus:
-    """Context manager: every ``nn.ReLU`` module of the model runs as a guided
-    ReLU (out of place), and is put back on exit. ReLUs called as functions
-    (``F.relu`` in a forward method) are not reached: captum has the same limit."""
+    """Context manager: every ``nn.ReLU`` and ``nn.Hardtanh`` (``nn.ReLU6`` is
+    one) module of the model runs as a guided activation (out of place); on
+    exit each gets back the ``forward`` it had. Activations called as functions
+    (``F.relu`` in a forward method) are not reached: captum has the same
+    limit. A model with none of these modules raises ``ValueError``: guided
+    backpropagation would silently be plain gradients."""
 
     def __init__(self, model: nn.Module):
-        self.relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+        self.relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.Hardtanh))]
+        if not self.relus:
+            raise ValueError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so guided "
+                             "backpropagation would be plain saliency. Use activation modules (not F.relu), "
+                             "or use saliency / integrated_gradients.")
 
     def __enter__(self):
+        self._saved = [m.__dict__.get("forward") for m in self.relus]
         for m in self.relus:
-            m.forward = _GuidedReLU.apply
+            m.forward = _guided(m)
         return self
 
     def __exit__(self, *exc):
-        for m in self.relus:
-            del m.forward  # back to the class's forward
+        for m, saved in zip(self.relus, self._saved):
+            if saved is None:
+                del m.forward  # back to the class's forward
+            else:
+                m.forward = saved
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
                     batch_size: int | None = None) -> CAMResult:
     r"""Guided backpropagation (Springenberg et al. 2015): the input gradient
     with every ReLU's backward pass replaced by
-    :math:`R_{l} = \mathbb{1}[f_l > 0]\,\mathbb{1}[R_{l+1} > 0]\,R_{l+1}`.
+    :math:`R_{l} = \mathbb{1}[f_l > 0]\,\mathbb{1}[R_{l+1} > 0]\,R_{l+1}`
+    (for ReLU6, :math:`\mathbb{1}[0 < f_l < 6]`: the input passed unclamped).
     Not class-discriminative: notebook 03 measures it."""
     with guided_relus(model):
         g, logits, t = input_gradients(model, x, targets, batch_size)

@@ -1,0 +1,179 @@
+"""Real photos: loading them for an ImageNet model, their hand-drawn boxes,
+and mosaics (the Grid Pointing Game) that give photos exact ground truth.
+
+    photo = load_image(IMAGES_DIR / "coffee.jpg", weights="efficientnet_lite0")
+    photo.tensor          # (1, 3, 224, 224), normalised as the model was trained
+    photo_objects("astronaut.jpg")   # [PhotoObject("helmet", [518, 560], box), ...]
+
+A photo is resized whole to the model's input (not centre-cropped), so the
+heatmap covers everything the learner sees.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from . import efficientnet_lite as lite
+
+IMAGES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
+BOXES = IMAGES_DIR / "boxes.json"
+
+
+@dataclass
+class Photo:
+    """A photo ready to explain: ``image`` (H, W, 3) uint8 RGB at its own size,
+    upright; ``tensor`` (1, 3, S, S), the model's input."""
+
+    image: np.ndarray
+    tensor: torch.Tensor
+    path: str | None = None
+
+
+def read_rgb(source) -> np.ndarray:
+    """Read a photo as an upright (H, W, 3) uint8 RGB array.
+
+    Accepts a path or a PIL image. Applies the EXIF orientation; puts
+    transparent images on white; converts greyscale, palette and CMYK to RGB.
+    """
+    img = source if isinstance(source, Image.Image) else Image.open(source)
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("RGB")).copy()
+
+
+def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
+    """(size, mean, std) of a model's preprocessing, mean and std on the 0–1
+    scale. ``weights``: a model name (``"efficientnet_lite0"``, ``"resnet50"``,
+    …), a torchvision weights enum, or ``None`` for torchvision's ImageNet
+    default. Read from metadata: no download needed."""
+    if weights in ("efficientnet_lite0", "efficientnet-lite0"):
+        return lite.INPUT_SIZE, lite.MEAN, lite.STD
+    from torchvision.models import ResNet18_Weights, get_model_weights
+    if isinstance(weights, str):
+        weights = get_model_weights(weights).DEFAULT
+    preset = (weights or ResNet18_Weights.DEFAULT).transforms()
+    return int(preset.crop_size[0]), tuple(preset.mean), tuple(preset.std)
+
+
+def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
+    crop, mean, std = imagenet_transform(weights)
+    size = size or crop
+    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(resized).permute(2, 0, 1).float() / 255
+    return ((x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None])[None]
+
+
+def load_image(source, weights=None, size: int | None = None) -> Photo:
+    """Load any photo for an ImageNet model: ``weights`` names the model
+    (``"efficientnet_lite0"``) or is a torchvision weights enum (default:
+    torchvision's ImageNet preprocessing, 224 px). Overlays are drawn back on
+    the photo at its own size."""
+    image = read_rgb(source)
+    return Photo(image, to_model_input(image, weights, size),
+                 str(source) if not isinstance(source, Image.Image) else None)
+
+
+def course_photos() -> list[Path]:
+    """The photos shipped in ``data/images`` (see ``data/images/SOURCES.md``)."""
+    return sorted(p for p in IMAGES_DIR.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+# --------------------------------------------------------------------------
+# Ground truth on photos
+# --------------------------------------------------------------------------
+
+@dataclass
+class PhotoObject:
+    """One object of a course photo: ``name``, ``classes`` (ImageNet indices
+    that name it; empty when ImageNet has none), ``box`` (x0, y0, x1, y1),
+    inclusive pixels of the photo at its own size."""
+
+    name: str
+    classes: list[int]
+    box: tuple[int, int, int, int]
+
+    def box_at(self, photo_shape: tuple[int, ...], size: int | tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box on the model's (size, size) input, to which the whole photo of
+        ``photo_shape`` (H, W, …) was resized."""
+        (h, w), (sh, sw) = photo_shape[:2], (size, size) if isinstance(size, int) else size
+        x0, y0, x1, y1 = self.box
+        return (int(x0 * sw / w), int(y0 * sh / h), min(int((x1 + 1) * sw / w), sw - 1),
+                min(int((y1 + 1) * sh / h), sh - 1))
+
+
+def photo_objects(name: str | Path, path: Path = BOXES) -> list[PhotoObject]:
+    """The hand-drawn objects of course photo ``name`` (e.g. ``"astronaut.jpg"``)."""
+    from .models import imagenet_classes
+    table = json.loads(Path(path).read_text())
+    key = Path(name).name
+    if key not in table:
+        raise KeyError(f"no boxes for {key!r} in {path}; photos with boxes: "
+                       f"{sorted(k for k in table if not k.startswith('_'))}")
+    index = {c: i for i, c in enumerate(imagenet_classes("efficientnet_lite0"))}
+    return [PhotoObject(o["name"], [index[c] for c in o["classes"]], tuple(o["box"])) for o in table[key]]
+
+
+# --------------------------------------------------------------------------
+# Mosaics: the Grid Pointing Game (Böhle et al. 2021)
+# --------------------------------------------------------------------------
+
+@dataclass
+class Mosaic:
+    """``grid`` x ``grid`` photos tiled into one (size, size) image.
+    ``image`` (size, size, 3) uint8; ``tensor`` (1, 3, size, size), the model's
+    input; ``tiles`` (n, 4) boxes (x0, y0, x1, y1) of each tile, in photo order."""
+
+    image: np.ndarray
+    tensor: torch.Tensor
+    tiles: torch.Tensor
+
+
+def mosaic(images: Sequence[np.ndarray], grid: int = 2, weights=None, size: int | None = None) -> Mosaic:
+    """Tile ``grid**2`` photos ((H, W, 3) uint8 each, row by row) into one
+    model input; each photo is resized whole to its tile."""
+    if len(images) != grid * grid:
+        raise ValueError(f"a {grid}x{grid} mosaic needs {grid * grid} photos, got {len(images)}")
+    size = size or imagenet_transform(weights)[0]
+    t = size // grid
+    canvas = np.zeros((t * grid, t * grid, 3), np.uint8)
+    tiles = []
+    for i, img in enumerate(images):
+        r, c = divmod(i, grid)
+        canvas[r * t:(r + 1) * t, c * t:(c + 1) * t] = cv2.resize(img, (t, t), interpolation=cv2.INTER_AREA)
+        tiles.append((c * t, r * t, (c + 1) * t - 1, (r + 1) * t - 1))
+    return Mosaic(canvas, to_model_input(canvas, weights, size), torch.tensor(tiles))
+
+
+def grid_pointing_game(model: torch.nn.Module, explain: Callable, images: Sequence[np.ndarray],
+                       classes: Sequence[int], grid: int = 2, weights=None, **options) -> torch.Tensor:
+    """The Grid Pointing Game (Böhle et al. 2021, as used by Rao et al. 2022):
+    for every cyclic arrangement of the ``grid**2`` photos into a mosaic and
+    every tile, explain the tile's class ``classes[i]`` and score the share of
+    the map's positive mass inside that tile (chance: ``1 / grid**2``).
+
+    ``explain(model, x, layer=None, targets=...)`` is any method of the
+    course. Returns (arrangements, tiles) scores; ``.mean()`` is the GPG score."""
+    from .metrics import energy_pointing_game
+    n = grid * grid
+    device = next(model.parameters()).device
+    rows = []
+    for shift in range(n):
+        order = [(i + shift) % n for i in range(n)]              # photo order[j] sits in tile j
+        m = mosaic([images[i] for i in order], grid, weights)
+        x = m.tensor.to(device).repeat(n, 1, 1, 1)
+        targets = torch.tensor([classes[i] for i in order])
+        maps = explain(model, x, targets=targets, **options).map
+        scores = energy_pointing_game(maps, m.tiles.to(maps.device)).cpu()
+        rows.append(scores[torch.argsort(torch.tensor(order))])  # back to photo order
+    return torch.stack(rows)
