@@ -139,6 +139,22 @@ class Mosaic:
     tiles: torch.Tensor
 
 
+# Single-object tiles for the course's mosaics: whole photos, or one object's box cut from a photo.
+GRID_TILES = (("cat_chelsea.jpg", None), ("coffee.jpg", None), ("camera.jpg", None), ("astronaut.jpg", "shuttle model"))
+
+
+def grid_tiles(tiles=GRID_TILES) -> list[np.ndarray]:
+    """The images of ``tiles`` ((photo, object name or None) pairs), (H, W, 3) uint8 each."""
+    out = []
+    for name, obj in tiles:
+        image = read_rgb(IMAGES_DIR / name)
+        if obj is not None:
+            x0, y0, x1, y1 = next(o.box for o in photo_objects(name) if o.name == obj)
+            image = image[y0:y1 + 1, x0:x1 + 1]
+        out.append(image)
+    return out
+
+
 def mosaic(images: Sequence[np.ndarray], grid: int = 2, weights=None, size: int | None = None) -> Mosaic:
     """Tile ``grid**2`` photos ((H, W, 3) uint8 each, row by row) into one
     model input; each photo is resized whole to its tile."""

@@ -96,3 +96,17 @@ def show_topk(image, maps: Sequence, classes: Sequence[int], probs: Sequence[flo
     titles = ["image"] + [f"{class_names[int(c)]} ({float(p):.2f})" for c, p in zip(classes, probs)]
     panels = [_to_numpy(image)] + [overlay(image, m, alpha) for m in maps]
     return show_grid(panels, titles, suptitle=method or None)
+
+
+def draw_boxes(image, boxes: Sequence, labels: Sequence[str] | None = None,
+               colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) uint8 with boxes (x0, y0, x1, y1),
+    inclusive pixels, drawn on it, each with its label."""
+    out = np.ascontiguousarray(_to_numpy(image)).copy()
+    width = max(1, round(max(out.shape[:2]) / 200))
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), colour, width)
+        if labels is not None:
+            cv2.putText(out, labels[i], (int(x0) + 3, int(y0) + 6 * width + 8), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.25 * width + 0.2, colour, width, cv2.LINE_AA)
+    return out

@@ -16,9 +16,12 @@ papers, and that we therefore set explicitly here:
 - Integrated Gradients, trapezoid rule: captum's steps are 1/n, so its weights
   sum to (n-1)/n; ours sum to 1 (the integral of a constant is exact).
 """
+import copy
+
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
 from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -88,9 +91,28 @@ def test_ablation_cam_matches(arch):
     assert ch.hook_count(model) == 0
 
 
+def _relu6_as_relu(model: nn.Module) -> nn.Module:
+    """A copy whose ReLU6 modules are ReLUs: captum's guided backprop only
+    knows ``nn.ReLU`` (on ReLU6 it leaves the plain gradient), ours follows the
+    paper's rule on every clamping activation; on this copy both see ReLUs."""
+    model = copy.deepcopy(model)
+    for parent in model.modules():
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(parent, child_name, nn.ReLU())
+    return model
+
+
 def test_saliency_and_guided_backprop_match_captum(arch):
     name, model, layer, module, x = arch
     assert rel_diff(pixels.saliency(model, x, None, TARGETS).raw, Saliency(model).attribute(x, target=TARGETS)) < 1e-4
+    if any(isinstance(m, nn.ReLU6) for m in model.modules()):
+        # captum's GuidedBackprop is the plain gradient on a ReLU6 network; ours is not
+        plain = Saliency(model).attribute(x, target=TARGETS, abs=False)
+        assert rel_diff(GuidedBackprop(model).attribute(x, target=TARGETS), plain) < 1e-4
+        assert rel_diff(pixels.guided_backprop(model, x, None, TARGETS).raw, plain) > 0.1
+        model = _relu6_as_relu(model)
+        module = dict(model.named_modules())[layer]
     gb = pixels.guided_backprop(model, x, None, TARGETS).raw
     assert rel_diff(gb, GuidedBackprop(model).attribute(x, target=TARGETS)) < 1e-4, name
     ggc = pixels.guided_grad_cam(model, x, layer, TARGETS, interpolation="nearest").raw

@@ -74,3 +74,16 @@ def test_grid_pointing_game_scores_the_right_tile():
         *(2 * [metrics.box_masks(torch.tensor([[0, 0, 111, 111]] * len(x)), (224, 224)).float()]),
         targets, torch.zeros(len(x), 4), "", "corner"), images, [0, 1, 2, 3], weights="efficientnet_lite0")
     assert wrong.sum() == 4 and wrong.mean() == 0.25
+
+
+def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_data():
+    few = torch.tensor([0.0, 1.0] * 5)
+    many = torch.tensor([0.0, 1.0] * 500)
+    mean, lo, hi = metrics.bootstrap_ci(few)
+    assert mean == 0.5 and lo < 0.5 < hi
+    _, lo2, hi2 = metrics.bootstrap_ci(many)
+    assert hi2 - lo2 < (hi - lo) / 5           # the width falls like 1/sqrt(n): 100x the data, 1/10 the width
+    assert abs((hi2 - lo2) - 2 * 1.96 * 0.5 / 1000 ** 0.5) < 0.01   # the normal approximation
+    assert metrics.bootstrap_ci(torch.full((7,), 0.5))[1:] == (0.5, 0.5)
+    with pytest.raises(ValueError):
+        metrics.bootstrap_ci(torch.tensor([]))
