@@ -19,6 +19,10 @@ Sections:
              show (metrics.perturbation_curves_loop); same values. Also
              ours with batching alone (fast=False: no batch-norm folding,
              no channels-last), and the batch's plain forward pass.
+  lite0      EfficientNet-Lite0 with its real ImageNet weights (they ship with
+             the course) on the course photos at 224x224, batch of 8: the
+             gradient section's rows, and the explorer's latency on one photo
+             (a class change: one backward pass; a layer change: none).
   vit        vit_b_16 on a batch (default 4): attention capture and rollout
              (no autograd), gradient rollout, Grad-CAM on tokens against
              pytorch-grad-cam (with a reshape transform), LeGrad against
@@ -75,7 +79,7 @@ def table(rows: list[tuple[str, float, str]], base: float) -> None:
         print(f"  {name:34s} {t * 1e3:10.1f} {t / base:10.2f}  {note}")
 
 
-def gradient_section(model, x, layer, module, repeats, device) -> dict:
+def gradient_section(model, x, layer, module, repeats, device, title: str = "gradient") -> dict:
     from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from torchcam import methods as tc
@@ -110,9 +114,38 @@ def gradient_section(model, x, layer, module, repeats, device) -> dict:
             pgc_label = f"pytorch-grad-cam {pairs[label[5:]][0].__name__}"
             note = f"{median[pgc_label] / t:.2f}x faster than pytorch-grad-cam"
         rows.append((label, t, note))
-    print(f"\n[gradient] batch of {len(x)}; max |ours - pytorch-grad-cam| for Grad-CAM: {agree:.1e}")
+    print(f"\n[{title}] batch of {len(x)}; max |ours - pytorch-grad-cam| for Grad-CAM: {agree:.1e}")
     table(rows, median["forward"])
     return median
+
+
+def explorer_latency(model, x1, image: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median seconds of a class change and of a layer change in the explorer
+    on ``image`` (the photo at its own size), redraw included, after its first
+    forward pass."""
+    from cam_helpers.widgets import CAMExplorer
+    explorer = CAMExplorer(model, x1, image, [str(i) for i in range(1000)], methods=["grad_cam"])
+
+    def change(control, value) -> float:
+        start = time.perf_counter()
+        control.value = value
+        return time.perf_counter() - start
+    classes = [value for _, value in explorer.klass.options[1:repeats + 1]]
+    layers = list(explorer.layer.options)
+    return {"explorer: class change": statistics.median(change(explorer.klass, c) for c in classes),
+            "explorer: layer change": statistics.median(change(explorer.layer, l) for l in layers)}
+
+
+def lite0_section(batch: int, repeats: int, device: str) -> dict:
+    from cam_helpers import models, photos
+    model = models.load_imagenet_model("efficientnet_lite0", device)
+    shots = [photos.load_image(p, weights="efficientnet_lite0") for p in photos.course_photos()]
+    x = torch.cat([shots[i % len(shots)].tensor for i in range(batch)]).to(device)
+    median = gradient_section(model, x, "features.8", model.features[8], repeats, device, title="lite0")
+    latency = explorer_latency(model, x[:1], shots[0].image, max(repeats, 5))
+    for label, t in latency.items():
+        print(f"  {label:34s} {t * 1e3:10.1f} ms (median, image redraw included)")
+    return {**median, **latency}
 
 
 def score_section(model, x1, layer, module, top_k, repeats, device) -> dict:
@@ -295,7 +328,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--score-repeats", type=int, default=3, help="rounds of the (long) Score-CAM section")
     parser.add_argument("--vit-batch", type=int, default=4)
     parser.add_argument("--curve-batch", type=int, default=16)
-    parser.add_argument("--sections", nargs="*", default=["gradient", "score", "ablation", "topk", "curves", "vit"])
+    parser.add_argument("--lite0-batch", type=int, default=8)
+    parser.add_argument("--sections", nargs="*",
+                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit"])
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
@@ -317,6 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["topk"] = topk_section(args.lab_scenes, args.lab_top_k, args.device)
     if "curves" in args.sections:
         results["curves"] = curves_section(args.curve_batch, min(args.repeats, 3), args.device)
+    if "lite0" in args.sections:
+        results["lite0"] = lite0_section(args.lite0_batch, args.repeats, args.device)
     if "vit" in args.sections:
         results["vit"] = vit_section(args.vit_batch, args.repeats, args.device)
     return results

@@ -51,11 +51,11 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255 - mean) / std
 
 
-def imagenet_prepare(size: int = 128) -> Callable[[torch.Tensor], torch.Tensor]:
+def imagenet_prepare(size: int = 128, weights=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A ``prepare`` for ImageNet models: uint8 lab scenes resized (bilinear,
-    antialiased) to ``size`` and normalised with ImageNet's mean and std
-    (torchvision's preset)."""
-    _, mean, std = imagenet_transform()
+    antialiased) to ``size`` and normalised as ``weights`` expects (a model
+    name such as ``"efficientnet_lite0"``; default: torchvision's ImageNet preset)."""
+    _, mean, std = imagenet_transform(weights)
 
     def prepare(images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255
