@@ -54,13 +54,19 @@ class CAMResult:
 
 
 def normalize(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each (…, H, W) map to [0, 1] by its own min and max; a constant
-    map (including all zeros) becomes all zeros instead of NaN."""
+    """Scale each (…, H, W) map to [0, 1] by its own min and max. A constant
+    map (including all zeros) becomes all zeros instead of NaN, and so does a
+    map whose span is rounding noise (at most 16 float epsilons of its
+    magnitude: a constant upsampled bilinearly, say), which would otherwise
+    be stretched into a 0/1 pattern."""
     flat = maps.flatten(-2)
     lo = flat.min(-1, keepdim=True).values
-    span = flat.max(-1, keepdim=True).values - lo
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    return torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
+    hi = flat.max(-1, keepdim=True).values
+    span = hi - lo
+    eps = torch.finfo(flat.dtype).eps if flat.is_floating_point() else 0.0
+    real = span > 16 * eps * torch.maximum(lo.abs(), hi.abs())
+    safe = torch.where(real, span, torch.ones_like(span))
+    return torch.where(real, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
 
 
 def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -85,6 +91,11 @@ def check_input(model: nn.Module, x) -> torch.Tensor:
         raise ValueError(f"the model's first convolution takes {conv.in_channels} channels, "
                          f"the batch has {x.shape[1]} (shape {tuple(x.shape)})")
     p = next(model.parameters())
+    bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
+    if bad.any():
+        raise ValueError(f"the batch has pixels that are not finite (NaN or infinite) in image(s) "
+                         f"{bad.nonzero().flatten().tolist()}; the logits, the predicted class and the map "
+                         "would all be meaningless. Check the preprocessing of those images.")
     return x.to(device=p.device, dtype=p.dtype)
 
 
@@ -94,7 +105,12 @@ def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:
     batch, classes = logits.shape
     if targets is None:
         return logits.argmax(1)
-    t = torch.as_tensor(targets, device=logits.device).long().flatten()
+    t = torch.as_tensor(targets, device=logits.device).flatten()
+    if t.dtype == torch.bool or (t.is_floating_point() and not (torch.isfinite(t) & (t == t.round())).all()) \
+            or t.is_complex():
+        raise TypeError(f"targets are class indices, whole numbers from 0 to {classes - 1}; got {targets!r}. "
+                        "(They would otherwise be truncated silently: 2.7 would explain class 2.)")
+    t = t.long()
     if t.numel() == 1:
         t = t.expand(batch)
     elif t.numel() != batch:

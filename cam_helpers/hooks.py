@@ -18,6 +18,8 @@ the layer only, and the forward pass costs what an inference pass costs.
 from __future__ import annotations
 
 import difflib
+import threading
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -71,28 +73,54 @@ class ModelState:
             param.requires_grad_(flag)
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The re-entrant lock of ``model``. Every ``cam_helpers`` call that
+    changes a model's state for its duration (eval mode, frozen parameters,
+    hooks, replaced activations) holds it, so calls on one model from several
+    threads run one after the other, each seeing the model as its caller left
+    it, and the model is restored when each call ends."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
 class frozen_eval:
     """Context manager for explaining, not training: eval mode (unless
     ``eval=False``) and every parameter's ``requires_grad`` off; both restored
-    on exit, also when the body raises."""
+    on exit, also when the body raises. Holds :func:`model_lock` throughout."""
 
     def __init__(self, model: nn.Module, eval: bool = True, freeze: bool = True):
         self.model, self.eval, self.freeze = model, eval, freeze
         self._state: ModelState | None = None
+        self._lock = model_lock(model)
 
     def __enter__(self) -> nn.Module:
-        self._state = ModelState(self.model)
-        if self.eval:
-            self.model.eval()
-        if self.freeze:
-            for p in self.model.parameters():
-                p.requires_grad_(False)
+        self._lock.acquire()
+        try:
+            self._state = ModelState(self.model)
+            if self.eval:
+                self.model.eval()
+            if self.freeze:
+                for p in self.model.parameters():
+                    p.requires_grad_(False)
+        except BaseException:
+            self._lock.release()
+            raise
         return self.model
 
     def __exit__(self, *exc) -> None:
         if self._state is not None:
-            self._state.restore()
-            self._state = None
+            try:
+                self._state.restore()
+            finally:
+                self._state = None
+                self._lock.release()
 
 
 class HookSession:
@@ -176,7 +204,11 @@ class capture(HookSession):
                 output = output.detach().requires_grad_(True)
             self.activations[name] = output
             if output.requires_grad:
-                output.register_hook(lambda grad: self.gradients.__setitem__(name, grad))
+                # A weak reference: a strong one would make a cycle through
+                # autograd's C++ graph (tensor -> hook -> capture -> tensor)
+                # that Python's garbage collector cannot see, and leak it.
+                ref = weakref.ref(self)
+                output.register_hook(lambda grad: None if ref() is None else ref().gradients.__setitem__(name, grad))
                 # Later in-place ops (ReLU(inplace=True)) must not change the
                 # captured values: pass a copy downstream.
                 return output.clone()

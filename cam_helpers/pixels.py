@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .cams import CAMResult, Targets, check_input, normalize, resolve_targets, upsample
-from .hooks import LayerRef, frozen_eval
+from .hooks import LayerRef, frozen_eval, model_lock
 from .perturbation import auto_batch
 
 
@@ -110,23 +110,28 @@ class guided_relus:
 
     def __init__(self, model: nn.Module):
         self.relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.Hardtanh))]
+        self._lock = model_lock(model)
         if not self.relus:
             raise ValueError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so guided "
                              "backpropagation would be plain saliency. Use activation modules (not F.relu), "
                              "or use saliency / integrated_gradients.")
 
     def __enter__(self):
+        self._lock.acquire()   # another thread's saliency must not run through guided activations
         self._saved = [m.__dict__.get("forward") for m in self.relus]
         for m in self.relus:
             m.forward = _guided(m)
         return self
 
     def __exit__(self, *exc):
-        for m, saved in zip(self.relus, self._saved):
-            if saved is None:
-                del m.forward  # back to the class's forward
-            else:
-                m.forward = saved
+        try:
+            for m, saved in zip(self.relus, self._saved):
+                if saved is None:
+                    del m.forward  # back to the class's forward
+                else:
+                    m.forward = saved
+        finally:
+            self._lock.release()
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,

@@ -71,7 +71,18 @@ class _Explorer:
             control.observe(self._on_change, names="value")
         rows = [widgets.HBox(controls[i:i + 2]) for i in range(0, len(controls), 2)]
         self.widget = widgets.VBox(rows + [self.image, self.status])
+        self._widgets = controls + [self.image, self.status] + rows + [self.widget]
         self.update()
+
+    def close(self) -> None:
+        """Close every widget of the explorer. ipywidgets keeps each open widget
+        (and through its callbacks, this explorer with its captured
+        activations) alive until it is closed; after ``close()`` the memory
+        goes when the last reference to the explorer does."""
+        for w in self._widgets:
+            w.close()
+        self._cache.clear()
+        self.result = None
 
     def _on_change(self, change) -> None:
         self.update(recompute=change["owner"] is not self.opacity)

@@ -1,0 +1,117 @@
+"""Hardening (issue 14, first steps): memory of multi-layer explainers,
+several threads on one model, near-constant maps, targets that are not
+class indices, non-finite pixels."""
+import gc
+import threading
+import weakref
+
+import pytest
+import torch
+
+import cam_helpers as ch
+from cam_helpers import pixels
+from cam_helpers.models import ShapesCNN, ShapesVGG
+
+LAYERS = ["features.0", "features.1", "features.2", "features.3"]
+
+
+def test_a_multi_layer_explainer_frees_every_activation():
+    model = ShapesCNN().eval()
+    ex = ch.Explainer(model, torch.randn(2, 3, 64, 64), LAYERS)
+    ex.grad_cam("features.3", 1)
+    refs = [weakref.ref(a) for a in ex.activations.values()] + [weakref.ref(ex.logits)]
+    del ex
+    gc.collect()
+    assert [r() is None for r in refs] == [True] * len(refs)
+
+
+def test_the_explorer_frees_its_activations():
+    from cam_helpers.widgets import CAMExplorer
+    model = ShapesCNN().eval()
+    explorer = CAMExplorer(model, torch.randn(1, 3, 64, 64), torch.zeros(64, 64, 3, dtype=torch.uint8).numpy(),
+                           [str(i) for i in range(6)])
+    explorer.klass.value = 3
+    refs = [weakref.ref(a) for a in explorer.explainer.activations.values()]
+    explorer.close()
+    del explorer
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def _hammer(model, x, calls, threads=4):
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            for i in range(calls):
+                name, fn = [("grad_cam", ch.grad_cam), ("layer_cam", ch.layer_cam), ("saliency", pixels.saliency),
+                            ("guided", pixels.guided_backprop)][(k + i) % 4]
+                results.setdefault((name, i % 6), []).append(fn(model, x, targets=i % 6).raw.clone())
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    return results
+
+
+def test_threads_on_one_model_give_the_serial_maps_and_leave_it_as_it_was():
+    torch.manual_seed(0)
+    model = ShapesCNN()
+    model.train()                                   # a model left in train mode, as in a demo server
+    x = torch.randn(3, 3, 64, 64)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    serial = {}
+    for name, fn in [("grad_cam", ch.grad_cam), ("layer_cam", ch.layer_cam), ("saliency", pixels.saliency),
+                     ("guided", pixels.guided_backprop)]:
+        for t in range(6):
+            serial[(name, t)] = fn(model, x, targets=t).raw
+    results = _hammer(model, x, calls=24)
+    for key, maps in results.items():
+        for m in maps:
+            torch.testing.assert_close(m, serial[key], msg=str(key))
+    assert model.training and all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k        # BatchNorm running statistics untouched
+    assert ch.hook_count(model) == 0
+    assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+def test_a_near_constant_map_normalises_to_zero():
+    flat = torch.full((1, 7, 7), 3.0)
+    flat[0, 3, 3] += 3e-7                           # float noise on a constant
+    assert ch.normalize(flat).abs().max() == 0
+    up = ch.upsample(torch.full((1, 1, 1), 2.5), (64, 64))   # a 1x1 map upsampled: constant up to rounding
+    assert ch.normalize(up).abs().max() == 0
+    real = torch.tensor([[[0.0, 1e-3], [2e-3, 0.0]]])          # small but real contrast is kept
+    assert ch.normalize(real).max() == 1
+
+
+@pytest.mark.parametrize("targets, message", [(2.7, "whole numbers"), (True, "whole numbers"),
+                                              ([-0.5, 1.0], "whole numbers"),
+                                              (torch.tensor([1.5, 2.0]), "whole numbers")])
+def test_targets_that_are_not_class_indices_are_refused(targets, message):
+    model = ShapesCNN().eval()
+    with pytest.raises(TypeError, match=message):
+        ch.grad_cam(model, torch.randn(2, 3, 64, 64), targets=targets)
+
+
+def test_whole_float_targets_are_accepted():
+    model = ShapesCNN().eval()
+    x = torch.randn(2, 3, 64, 64)
+    assert ch.grad_cam(model, x, targets=[2.0, 3.0]).targets.tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_pixels_are_refused(bad):
+    model = ShapesVGG().eval()
+    x = torch.randn(2, 3, 64, 64)
+    x[1, 0, 5, 5] = bad
+    with pytest.raises(ValueError, match=r"not finite.*image\(s\) \[1\]"):
+        ch.grad_cam(model, x)
+    assert ch.hook_count(model) == 0
