@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .hooks import LayerRef, capture, default_target_layer, resolve_layer
+from .hooks import LayerRef, candidate_layers, capture, default_target_layer, resolve_layer
 
 Targets = int | Sequence[int] | torch.Tensor | None
 
@@ -74,8 +74,30 @@ def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def check_positive(**values) -> None:
+    """Raise ``ValueError`` naming each argument that is not a positive whole
+    number (``None`` passes: it means "the default")."""
+    for name, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be a positive whole number, got {v!r}")
+
+
+def check_logits(out, model: nn.Module) -> torch.Tensor:
+    """The model's output, checked to be (B, classes) logits."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Explain a model whose "
+                        "forward returns the logits: wrap it, e.g. a module whose forward returns "
+                        "model(x)['logits'] or model(x)[0].")
+    return out
+
+
 def check_input(model: nn.Module, x) -> torch.Tensor:
     """Validate a batch for ``model`` and move it to the model's device."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("cam_helpers was called inside torch.inference_mode(), where no gradient can flow and "
+                           "no tensor can be recorded for later: call it outside (it manages torch.no_grad and "
+                           "eval mode itself).")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor batch of shape (B, C, H, W), got {type(x).__name__}")
     if x.dim() == 3:
@@ -83,6 +105,8 @@ def check_input(model: nn.Module, x) -> torch.Tensor:
                          "add the batch dimension with x[None] (or x.unsqueeze(0))")
     if x.dim() != 4:
         raise ValueError(f"expected a batch of shape (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"the batch is empty (shape {tuple(x.shape)}): give at least one image")
     if not x.is_floating_point():
         raise TypeError(f"expected a float batch, got {x.dtype}; preprocess images first "
                         "(cam_helpers.data.to_tensor for scenes, cam_helpers.data.load_image for photos)")
@@ -155,8 +179,14 @@ class Explainer:
         if layers is None:
             layers = [default_target_layer(model)]
         with capture(model, layers) as cap:
-            logits = model(self.x)
+            logits = check_logits(model(self.x), model)
             cap.check_reached()
+            cap.check_ran_once()
+        for name, a in cap.activations.items():
+            if a.dim() != 4:
+                raise ValueError(f"layer {name!r} outputs shape {tuple(a.shape)}, not a feature map (B, C, h, w); "
+                                 "CAM methods explain convolutional feature maps: choose one of "
+                                 f"{candidate_layers(model, self.x[:1])}")
         self._capture = cap
         self.layers = list(cap.layers)
         self.activations = cap.activations

@@ -44,12 +44,18 @@ def resolve_layer(model: nn.Module, layer: LayerRef) -> tuple[str, nn.Module]:
 
     Unknown names raise :class:`LayerNotFoundError` listing the closest names."""
     names = dict(model.named_modules())
-    if isinstance(layer, nn.Module):
+    if not isinstance(layer, (str, nn.Module)):
+        raise TypeError(f"layer is a dotted name ('features.3') or a module of the model, got "
+                        f"{type(layer).__name__} {layer!r}; see cam_helpers.candidate_layers(model)")
+    if isinstance(layer, nn.Module) and layer is not model:
         for name, module in names.items():
             if module is layer:
                 return name, module
         raise LayerNotFoundError(f"the module {type(layer).__name__} given as layer is not part of this "
                                  f"{type(model).__name__}; pass one of its own modules or a dotted name")
+    if layer == "" or layer is model:
+        raise LayerNotFoundError(f"layer '' is the whole {type(model).__name__}, whose output is the logits, not a "
+                                 "feature map; choose one of cam_helpers.candidate_layers(model)")
     if isinstance(layer, str) and layer in names:
         return layer, names[layer]
     close = difflib.get_close_matches(str(layer), [n for n in names if n], n=5, cutoff=0.5)
@@ -183,7 +189,7 @@ class capture(HookSession):
 
     def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef], *,
                  stop_at_layers: bool = True, eval: bool = True):
-        if isinstance(layers, (str, nn.Module)):
+        if isinstance(layers, (str, nn.Module)) or not isinstance(layers, Sequence):
             layers = [layers]
         self.model = model
         self.layers = dict(resolve_layer(model, layer) for layer in layers)
@@ -192,6 +198,7 @@ class capture(HookSession):
         self.activations: dict[str, torch.Tensor] = {}
         self.gradients: dict[str, torch.Tensor] = {}
         self._handles: list = []
+        self._runs: dict[str, int] = {}
 
     # -- hooks ---------------------------------------------------------------
     def _forward_hook(self, name: str):
@@ -203,6 +210,7 @@ class capture(HookSession):
                 # Nothing upstream is recorded: the graph starts here.
                 output = output.detach().requires_grad_(True)
             self.activations[name] = output
+            self._runs[name] = self._runs.get(name, 0) + 1
             if output.requires_grad:
                 # A weak reference: a strong one would make a cycle through
                 # autograd's C++ graph (tensor -> hook -> capture -> tensor)
@@ -231,6 +239,14 @@ class capture(HookSession):
                 f"the forward pass never ran layer(s) {missing} of {type(self.model).__name__} "
                 "(unused in forward, or the call did not reach them); choose a layer from "
                 "cam_helpers.candidate_layers(model)")
+
+    def check_ran_once(self) -> None:
+        """Raise ``ValueError`` for layers that ran more than once in the forward
+        pass (a module reused): only the last run would be explained."""
+        again = {n: k for n, k in self._runs.items() if k > 1}
+        if again:
+            raise ValueError(f"layer(s) {again} ran more than once in one forward pass (a module used twice); "
+                             "a map of it would show only the last use. Choose a layer that runs once.")
 
     def gradients_of(self, score: torch.Tensor, retain_graph: bool = False) -> dict[str, torch.Tensor]:
         """Gradients of the scalar ``score`` with respect to each captured

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cams import CAMResult, Targets, check_input, resolve_targets, upsample
+from .cams import CAMResult, Targets, check_input, check_positive, resolve_targets, upsample
 from .hooks import frozen_eval
 from .perturbation import BATCH_BUDGET, fast_inference
 
@@ -43,13 +43,15 @@ def _regions(regions, maps: torch.Tensor) -> torch.Tensor:
     regions = torch.as_tensor(regions, device=maps.device)
     if regions.dim() == 2 and regions.shape[-1] == 4 and maps.dim() == 3 and maps.shape[-1] != 4:
         return box_masks(regions, maps.shape[-2:])
-    return regions
+    return regions != 0   # 0/1, 0/255 and bool masks alike
 
 
 def _check(maps: torch.Tensor, masks: torch.Tensor) -> None:
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must have the same "
                          "(B, H, W) shape; use result.map (upsampled to the input), not result.raw")
+    if maps.is_floating_point() and not torch.isfinite(maps).all():
+        raise ValueError("some maps contain NaN or infinite values; a score of them would be meaningless")
 
 
 def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
@@ -130,7 +132,7 @@ def mass_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     (the energy-based pointing game of Wang et al. 2020, Score-CAM).
     maps, masks: (B, H, W), maps non-negative. An all-zero map scores 0."""
     _check(maps, masks)
-    masks = masks.to(maps.device, maps.dtype)
+    masks = (masks != 0).to(maps.device, maps.dtype)   # 0/1, 0/255 and bool masks alike
     total = maps.flatten(1).sum(1)
     inside = (maps * masks).flatten(1).sum(1)
     return torch.where(total > 0, inside / total.clamp_min(1e-30), torch.zeros_like(total))
@@ -229,6 +231,7 @@ def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress
     maps = maps.to(x.device)
     if maps.shape != (b, h, w):
         raise ValueError(f"maps {tuple(maps.shape)} must be (B, H, W) = {(b, h, w)}; use result.map")
+    check_positive(step=step)
     step = step or w
     n = -(-h * w // step)
     order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
@@ -257,6 +260,7 @@ def perturbation_curves_loop(model: nn.Module, x: torch.Tensor, maps: torch.Tens
     write it. Kept as the reference for the tests and the benchmark."""
     x = check_input(model, x)
     b, c, h, w = x.shape
+    check_positive(step=step)
     step = step or w
     n = -(-h * w // step)
     start, finish = _ends(x, mode, baseline)

@@ -44,11 +44,23 @@ def read_rgb(source) -> np.ndarray:
     """
     img = source if isinstance(source, Image.Image) else Image.open(source)
     img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        return _deep_to_rgb(img)
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     return np.asarray(img.convert("RGB")).copy()
+
+
+def _deep_to_rgb(img: Image.Image) -> np.ndarray:
+    """A 16-bit or 32-bit integer greyscale image (scaled from 0–65535) or a
+    float one (from 0–1 when it fits there, else 0–255) as uint8 RGB. PIL's
+    own conversion clips instead, so a 16-bit PNG would turn white."""
+    a = np.nan_to_num(np.asarray(img).astype(np.float64))
+    top = (1.0 if a.size and a.max() <= 1.0 else 255.0) if img.mode == "F" else 65535.0
+    grey = np.clip(np.round(a / top * 255), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
@@ -68,6 +80,8 @@ def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
 def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
     crop, mean, std = imagenet_transform(weights)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"size must be a positive whole number of pixels, got {size!r}")
     size = size or crop
     resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(resized).permute(2, 0, 1).float() / 255

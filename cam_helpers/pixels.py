@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .cams import CAMResult, Targets, check_input, normalize, resolve_targets, upsample
+from .cams import CAMResult, Targets, check_input, check_logits, check_positive, normalize, resolve_targets, upsample
 from .hooks import LayerRef, frozen_eval, model_lock
 from .perturbation import auto_batch
 
@@ -46,7 +46,7 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
     with frozen_eval(model), torch.enable_grad():
         for chunk in chunks:
             xi = chunk.detach().requires_grad_(True)
-            out = model(xi)
+            out = check_logits(model(xi), model)
             t = resolve_targets(_slice(targets, done, len(chunk)), out)
             grads.append(torch.autograd.grad(out.gather(1, t[:, None]).sum(), xi)[0])
             logits.append(out.detach())
@@ -58,7 +58,7 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
 def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, targets)`` of the unperturbed batch: one inference pass."""
     with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
+        logits = check_logits(model(x), model)
     return logits, resolve_targets(targets, logits)
 
 
@@ -193,6 +193,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
     """
     x = check_input(model, x)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    check_positive(steps=steps)
     alphas, weights = (v.to(x.device, x.dtype) for v in integration_points(steps, method))
     logits, t = _clean_logits(model, x, targets)
     # (B * steps) points, image-major: image b's points are rows b*steps ... b*steps + steps - 1
@@ -211,6 +212,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
     positions of an image run in batches of ``batch_size`` (default: sized by
     ``perturbation.BATCH_BUDGET``)."""
     x = check_input(model, x)
+    check_positive(window=window, stride=stride)
     batch_size = auto_batch(x, batch_size)
     b, c, h, w = x.shape
     ys = list(range(0, h - window + 1, stride))
@@ -248,6 +250,7 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     with ``torch.normal`` over ``x.repeat_interleave(samples, 0)``, exactly as
     captum's ``NoiseTunnel`` does, so a shared seed gives the same noise.
     """
+    check_positive(samples=samples)
     x = check_input(model, x)
     logits, t = _clean_logits(model, x, targets)
     if stdev is None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import cam_helpers as ch
-from cam_helpers import pixels
+from cam_helpers import metrics, pixels
 from cam_helpers.models import ShapesCNN, ShapesVGG
 
 LAYERS = ["features.0", "features.1", "features.2", "features.3"]
@@ -115,3 +115,84 @@ def test_non_finite_pixels_are_refused(bad):
     with pytest.raises(ValueError, match=r"not finite.*image\(s\) \[1\]"):
         ch.grad_cam(model, x)
     assert ch.hook_count(model) == 0
+
+
+class _Twice(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.fc(self.conv(self.conv(x)).mean((2, 3)))
+
+
+class _Pair(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = ShapesCNN().eval()
+
+    def forward(self, x):
+        return self.net(x), x.mean()
+
+
+def _in_inference_mode(call):
+    with torch.inference_mode():
+        return call()
+
+
+X = torch.randn(2, 3, 64, 64)
+MODEL = ShapesCNN().eval()
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: ch.grad_cam(MODEL, X[:0]), ValueError, "the batch is empty"),
+    (lambda: ch.score_cam(MODEL, X[:0], progress=False), ValueError, "the batch is empty"),
+    (lambda: pixels.saliency(MODEL, X[:0]), ValueError, "the batch is empty"),
+    (lambda: ch.grad_cam(MODEL, X, layer=3), TypeError, "layer is a dotted name"),
+    (lambda: ch.grad_cam(MODEL, X, layer=""), ch.LayerNotFoundError, "whole ShapesCNN"),
+    (lambda: ch.grad_cam(MODEL, X, layer=MODEL), ch.LayerNotFoundError, "whole ShapesCNN"),
+    (lambda: ch.grad_cam(MODEL, X, layer="head"), ValueError, "not a feature map"),
+    (lambda: _in_inference_mode(lambda: ch.grad_cam(MODEL, X)), RuntimeError, "inference_mode"),
+    (lambda: ch.grad_cam(_Pair(), X, layer="net.features.3"), TypeError, "returns tuple, not .B, classes. logits"),
+    (lambda: pixels.saliency(_Pair(), X), TypeError, "returns tuple"),
+    (lambda: ch.grad_cam(_Twice(), X, layer="conv"), ValueError, "ran more than once"),
+    (lambda: ch.score_cam(MODEL, X, top_k=0, progress=False), ValueError, "top_k must be a positive"),
+    (lambda: ch.score_cam(MODEL, X, batch_size=-1, progress=False), ValueError, "batch_size must be a positive"),
+    (lambda: ch.ablation_cam(MODEL, X, batch_size=0, progress=False), ValueError, "batch_size must be a positive"),
+    (lambda: pixels.integrated_gradients(MODEL, X, steps=0), ValueError, "steps must be a positive"),
+    (lambda: pixels.occlusion(MODEL, X, stride=0), ValueError, "stride must be a positive"),
+    (lambda: pixels.smooth_grad(MODEL, X, samples=0), ValueError, "samples must be a positive"),
+    (lambda: metrics.insertion_deletion(MODEL, X, torch.rand(2, 64, 64), step=0), ValueError, "step must be"),
+    (lambda: metrics.energy_pointing_game(torch.full((2, 64, 64), float("nan")), torch.ones(2, 64, 64)),
+     ValueError, "NaN"),
+])
+def test_cryptic_failures_become_clear_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+    assert ch.hook_count(MODEL) == 0 and not MODEL.training
+
+
+def test_masks_of_0_and_255_count_as_masks():
+    maps = torch.rand(2, 64, 64)
+    masks = torch.zeros(2, 64, 64, dtype=torch.bool)
+    masks[:, 10:30, 5:40] = True
+    as_255 = masks.to(torch.uint8) * 255
+    torch.testing.assert_close(metrics.energy_pointing_game(maps, as_255), metrics.energy_pointing_game(maps, masks))
+    assert torch.equal(metrics.pointing_game(maps, as_255), metrics.pointing_game(maps, masks))
+
+
+def test_16_bit_and_float_images_load_with_their_range(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cam_helpers.photos import load_image, read_rgb
+    ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    rgb = read_rgb(tmp_path / "deep.png")
+    assert rgb.dtype == np.uint8 and rgb.min() == 0 and rgb.max() == 255
+    assert abs(float(rgb.mean()) - 127.5) < 2                      # not all white
+    floats = Image.fromarray((ramp / 65535).astype(np.float32), mode="F")
+    assert abs(float(read_rgb(floats).mean()) - 127.5) < 2
+    with pytest.raises(ValueError, match="size must be a positive"):
+        load_image(tmp_path / "deep.png", size=0)
