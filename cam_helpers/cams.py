@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .hooks import LayerRef, candidate_layers, capture, default_target_layer, resolve_layer
+from .hooks import LayerRef, candidate_layers, capture, default_target_layer, model_device_dtype, resolve_layer
 
 Targets = int | Sequence[int] | torch.Tensor | None
 
@@ -114,13 +114,13 @@ def check_input(model: nn.Module, x) -> torch.Tensor:
     if conv is not None and x.shape[1] != conv.in_channels:
         raise ValueError(f"the model's first convolution takes {conv.in_channels} channels, "
                          f"the batch has {x.shape[1]} (shape {tuple(x.shape)})")
-    p = next(model.parameters())
+    device, dtype = model_device_dtype(model, x)
     bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
     if bad.any():
         raise ValueError(f"the batch has pixels that are not finite (NaN or infinite) in image(s) "
                          f"{bad.nonzero().flatten().tolist()}; the logits, the predicted class and the map "
                          "would all be meaningless. Check the preprocessing of those images.")
-    return x.to(device=p.device, dtype=p.dtype)
+    return x.to(device=device, dtype=dtype)
 
 
 def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:

@@ -263,10 +263,23 @@ class capture(HookSession):
 # Choosing a layer
 # --------------------------------------------------------------------------
 
+def model_device_dtype(model: nn.Module, x: torch.Tensor | None = None) -> tuple[torch.device, torch.dtype]:
+    """Where the model lives and in what precision: from its first parameter
+    or buffer; for a model with neither, from ``x`` (else the CPU, float32)."""
+    t = next(model.parameters(), None)
+    if t is None:
+        t = next((b for b in model.buffers() if b.is_floating_point()), None)
+    if t is None:
+        return (x.device, x.dtype) if x is not None and x.is_floating_point() else (torch.device("cpu"), torch.float32)
+    return t.device, t.dtype
+
+
 def _example_input(model: nn.Module) -> torch.Tensor:
-    p = next(model.parameters())
+    device, dtype = model_device_dtype(model)
     size = getattr(model, "input_size", 224)
-    return torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype)
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = conv.in_channels if conv is not None else 3   # greyscale models take 1
+    return torch.zeros(1, channels, size, size, device=device, dtype=dtype)
 
 
 def feature_map_layers(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:

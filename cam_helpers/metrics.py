@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .cams import CAMResult, Targets, check_input, check_positive, resolve_targets, upsample
-from .hooks import frozen_eval
+from .hooks import frozen_eval, model_device_dtype
 from .perturbation import BATCH_BUDGET, fast_inference
 
 
@@ -425,7 +425,7 @@ def evaluate(model: nn.Module, loader, explain: Callable[..., CAMResult], metric
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise KeyError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
-    device = next(model.parameters()).device
+    device = model_device_dtype(model)[0]
     sums = torch.zeros(len(metrics) + 1, dtype=torch.float64, device=device)
     for x, labels, masks in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         x, labels, masks = x.to(device), labels.to(device), masks.to(device)

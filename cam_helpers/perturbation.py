@@ -203,6 +203,10 @@ def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: 
 
     .. math:: w_k^c = \frac{y^c - y^c_k}{y^c}.
 
+    Where :math:`y^c = 0` the ratio is undefined (pytorch-grad-cam returns
+    NaN); we use the drop :math:`y^c - y^c_k` itself, the sign the ratio has
+    as :math:`y^c \to 0^+`.
+
     Skipped channels: an all-zero channel ablates to itself (weight 0); a
     constant one only shifts the map (see the module docstring).
     """
@@ -219,4 +223,5 @@ def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: 
                 ablated[b, chunk] = head_logits(model, layer, x[b:b + 1], batch)[:, targets[b]]
                 bar.update(len(chunk))
     bar.close()
-    return (y[:, None] - ablated) / y[:, None]
+    y = y[:, None]
+    return (y - ablated) / torch.where(y == 0, torch.ones_like(y), y)

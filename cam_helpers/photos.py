@@ -196,7 +196,8 @@ def grid_pointing_game(model: torch.nn.Module, explain: Callable, images: Sequen
     course. Returns (arrangements, tiles) scores; ``.mean()`` is the GPG score."""
     from .metrics import energy_pointing_game
     n = grid * grid
-    device = next(model.parameters()).device
+    from .hooks import model_device_dtype
+    device = model_device_dtype(model)[0]
     rows = []
     for shift in range(n):
         order = [(i + shift) % n for i in range(n)]              # photo order[j] sits in tile j

@@ -196,3 +196,35 @@ def test_16_bit_and_float_images_load_with_their_range(tmp_path):
     assert abs(float(read_rgb(floats).mean()) - 127.5) < 2
     with pytest.raises(ValueError, match="size must be a positive"):
         load_image(tmp_path / "deep.png", size=0)
+
+
+class _NoParams(torch.nn.Module):
+    def forward(self, x):
+        feats = torch.nn.functional.relu(x)
+        return feats.mean((2, 3))
+
+
+def test_a_model_without_parameters_is_explained_on_the_inputs_device():
+    model = torch.nn.Sequential()
+    model.add_module("features", torch.nn.ReLU())
+    model.add_module("head", _NoParams())
+    r = ch.grad_cam(model, torch.rand(2, 3, 16, 16), layer="features", targets=1)
+    assert r.map.shape == (2, 16, 16) and torch.isfinite(r.map).all()
+
+
+def test_a_greyscale_model_gets_a_default_layer():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    r = ch.grad_cam(model, torch.randn(2, 1, 32, 32))
+    assert r.layer == "1" and r.map.shape == (2, 32, 32)
+
+
+def test_ablation_cam_when_the_class_logit_is_zero():
+    model = ShapesCNN().eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        model.head.weight[2] = 0
+        model.head.bias[2] = 0                           # the logit of class 2 is exactly 0, ablated or not
+        assert model(x)[0, 2] == 0
+    r = ch.ablation_cam(model, x, targets=2, progress=False)   # was 0/0: a NaN raw map
+    assert torch.isfinite(r.raw).all() and r.map.abs().max() == 0
