@@ -159,6 +159,13 @@ def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
     return module
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """Half and bfloat16 tensors in float32: the rules' sums and powers
+    (Grad-CAM++'s :math:`\sum A \cdot g^3`) overflow or underflow in 16 bits,
+    which turns a map into zeros without a word."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def _result(raw: torch.Tensor, size, targets, logits, layer: str, method: str) -> CAMResult:
     return CAMResult(raw.detach(), normalize(upsample(F.relu(raw.detach()), size)),
                      targets, logits.detach(), layer, method)
@@ -232,8 +239,8 @@ class Explainer:
         rules (``gradients=False``) get ``None`` for dY/dA, and no backward pass runs."""
         name = self._layer(layer)
         t = self.targets(targets)
-        acts = self.activations[name].detach()
-        grads = self.gradients(t)[name] if gradients else None
+        acts = _at_least_float32(self.activations[name].detach())
+        grads = _at_least_float32(self.gradients(t)[name]) if gradients else None
         raw = F.relu((rule(acts, grads) * acts).sum(1))
         return _result(raw, self.size, t, self.logits, name, method)
 
@@ -307,7 +314,7 @@ class Explainer:
         """
         name = self._layer(layer)
         t = self.targets(targets)
-        acts = self.activations[name].detach()
+        acts = _at_least_float32(self.activations[name].detach())   # no SVD in half precision on the CPU
         b, k, h, w = acts.shape
         flat = acts.flatten(2).transpose(1, 2)                  # (B, hw, K)
         centred = flat - flat.mean(1, keepdim=True)
@@ -362,7 +369,7 @@ class Explainer:
         t = self.targets(targets)
 
         def rule(acts, _):
-            return score_weights(self.model, self.x, acts, t, batch_size=batch_size, top_k=top_k,
+            return score_weights(self.model, self.x, acts.to(self.x.dtype), t, batch_size=batch_size, top_k=top_k,
                                  weighting=weighting, skip_constant=skip_constant, align_corners=align_corners,
                                  fast_layout=fast_layout, progress=progress)[:, :, None, None]
         return self._weighted(layer, t, rule, "score_cam", gradients=False)
@@ -378,7 +385,7 @@ class Explainer:
         module = resolve_layer(self.model, self._layer(layer))[1]
 
         def rule(acts, _):
-            return ablation_weights(self.model, module, self.x, acts, self.logits.detach(), t, batch_size=batch_size,
+            return ablation_weights(self.model, module, self.x, acts.to(self.x.dtype), self.logits.detach(), t, batch_size=batch_size,
                                     skip_constant=skip_constant, progress=progress)[:, :, None, None]
         return self._weighted(layer, t, rule, "ablation_cam", gradients=False)
 

@@ -228,3 +228,28 @@ def test_ablation_cam_when_the_class_logit_is_zero():
         assert model(x)[0, 2] == 0
     r = ch.ablation_cam(model, x, targets=2, progress=False)   # was 0/0: a NaN raw map
     assert torch.isfinite(r.raw).all() and r.map.abs().max() == 0
+
+
+def _big_activations():
+    """GAP + linear with activation sums near float16's limit (65,504)."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential()
+    m.add_module("features", torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()))
+    m.add_module("pool", torch.nn.AdaptiveAvgPool2d(1))
+    m.add_module("flat", torch.nn.Flatten())
+    m.add_module("head", torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        m.features[0].weight.mul_(40)
+    return m.eval(), torch.rand(2, 3, 64, 64) * 3
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("method", ["grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "eigen_cam", "score_cam",
+                                    "ablation_cam"])
+def test_half_precision_models_give_the_float64_map(dtype, method):
+    model, x = _big_activations()
+    options = {"progress": False} if method in ("score_cam", "ablation_cam") else {}
+    ref = getattr(ch, method)(model.double(), x.double(), layer="features", targets=1, **options).map
+    half = getattr(ch, method)(model.to(dtype), x, layer="features", targets=1, **options).map
+    assert half.abs().max() > 0                          # Grad-CAM++ was all zero in float16
+    assert (half.double() - ref).abs().max() < 0.1, (half.double() - ref).abs().max()
