@@ -196,10 +196,16 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
     check_positive(steps=steps)
     alphas, weights = (v.to(x.device, x.dtype) for v in integration_points(steps, method))
     logits, t = _clean_logits(model, x, targets)
-    # (B * steps) points, image-major: image b's points are rows b*steps ... b*steps + steps - 1
-    path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
-    g, _, _ = input_gradients(model, path.flatten(0, 1), t.repeat_interleave(steps), auto_batch(x, batch_size))
-    total = (g.view(x.shape[0], steps, *x.shape[1:]) * weights[None, :, None, None, None]).sum(1)
+    # The (B * steps) path points, image-major, are made a batch at a time:
+    # memory stays within one batch whatever the image size and the steps.
+    total = torch.zeros_like(x)
+    per = auto_batch(x, batch_size)
+    for start in range(0, x.shape[0] * steps, per):
+        index = torch.arange(start, min(start + per, x.shape[0] * steps), device=x.device)
+        b, k = index // steps, index % steps
+        points = base[b] + alphas[k, None, None, None] * (x[b] - base[b])
+        g, _, _ = input_gradients(model, points, t[b])
+        total.index_add_(0, b, g * weights[k, None, None, None])
     return _result((x - base) * total, t, logits, "integrated_gradients", reduce=_positive_sum)
 
 
@@ -208,32 +214,41 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
     r"""Occlusion sensitivity (Zeiler & Fergus 2014): slide a ``window`` x
     ``window`` patch of ``baseline`` over the image with ``stride``; each
     pixel's attribution is the mean score drop :math:`y^c(x) - y^c(x_{\text{occluded}})`
-    over the patches covering it (as captum's ``Occlusion``). All patch
-    positions of an image run in batches of ``batch_size`` (default: sized by
-    ``perturbation.BATCH_BUDGET``)."""
+    over the patches covering it. As captum's ``Occlusion``: where the stride
+    does not tile the image, a last window starts past the previous one and is
+    cut at the edge, so every pixel is covered. Occluded copies are made a
+    batch of ``batch_size`` at a time (default: sized by
+    ``perturbation.BATCH_BUDGET``): memory stays bounded at any image size."""
     x = check_input(model, x)
     check_positive(window=window, stride=stride)
     batch_size = auto_batch(x, batch_size)
     b, c, h, w = x.shape
-    ys = list(range(0, h - window + 1, stride))
-    xs = list(range(0, w - window + 1, stride))
-    pos = [(i, j) for i in ys for j in xs]
-    masks = torch.zeros(len(pos), 1, h, w, device=x.device, dtype=x.dtype)
-    for n, (i, j) in enumerate(pos):
-        masks[n, :, i:i + window, j:j + window] = 1
-    count = masks.sum(0)                                   # patches covering each pixel
+    pos = [(i, j) for i in _starts(h, window, stride) for j in _starts(w, window, stride)]
+    count = torch.zeros(h, w, device=x.device, dtype=x.dtype)     # patches covering each pixel
+    for i, j in pos:
+        count[i:i + window, j:j + window] += 1
     attr = torch.zeros_like(x)
     logits, t = _clean_logits(model, x, targets)
     y = logits.gather(1, t[:, None])[:, 0]
     with torch.no_grad(), frozen_eval(model):
         for k in range(b):
-            drops = []
-            for chunk in masks.split(batch_size):
-                occluded = x[k:k + 1] * (1 - chunk) + baseline * chunk
-                drops.append(y[k] - model(occluded)[:, t[k]])
-            drops = torch.cat(drops)
-            attr[k] = ((drops[:, None, None, None] * masks).sum(0) / count.clamp(min=1)).expand(c, h, w)
+            total = torch.zeros(h, w, device=x.device, dtype=x.dtype)
+            for first in range(0, len(pos), batch_size):
+                chunk = pos[first:first + batch_size]
+                occluded = x[k:k + 1].repeat(len(chunk), 1, 1, 1)
+                for n, (i, j) in enumerate(chunk):
+                    occluded[n, :, i:i + window, j:j + window] = baseline
+                drops = y[k] - model(occluded)[:, t[k]]
+                for (i, j), d in zip(chunk, drops):
+                    total[i:i + window, j:j + window] += d
+            attr[k] = (total / count.clamp(min=1)).expand(c, h, w)
     return _result(attr, t, logits, "occlusion", reduce=_positive_sum)
+
+
+def _starts(size: int, window: int, stride: int) -> list[int]:
+    """Window starts along one side, captum's way: ``ceil((size - window) / stride) + 1``
+    of them, ``stride`` apart; the last may run past the edge (it is cut there)."""
+    return [k * stride for k in range(max(-(-(size - window) // stride), 0) + 1)]
 
 
 def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,

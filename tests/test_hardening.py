@@ -253,3 +253,16 @@ def test_half_precision_models_give_the_float64_map(dtype, method):
     half = getattr(ch, method)(model.to(dtype), x, layer="features", targets=1, **options).map
     assert half.abs().max() > 0                          # Grad-CAM++ was all zero in float16
     assert (half.double() - ref).abs().max() < 0.1, (half.double() - ref).abs().max()
+
+
+def test_integrated_gradients_of_a_linear_model_is_exact_in_any_batching():
+    """y = w . x: IG = (x - x') * w exactly, whatever batch_size splits the path."""
+    torch.manual_seed(0)
+    lin = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1, bias=False), torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    lin.eval()
+    x = torch.randn(3, 3, 8, 8, dtype=torch.float64)
+    lin = lin.double()
+    w = torch.autograd.functional.jacobian(lambda v: lin(v[None])[0, 2], x[0])
+    for batch_size in (1, 5, 7, 1000):
+        r = pixels.integrated_gradients(lin, x, targets=2, steps=6, batch_size=batch_size)
+        torch.testing.assert_close(r.raw, x * w[None])
