@@ -67,14 +67,16 @@ def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
 def peak_in_mask(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016): is each map's maximum inside its
     mask, or within ``tolerance`` pixels of it (Euclidean; the paper uses 15
-    px at 224x224)? maps, masks: (B, H, W). Returns (B,) bool. An all-zero
-    map points nowhere and never hits."""
+    px at 224x224)? maps, masks: (B, H, W). Returns (B,) bool. A map whose
+    maximum is reached at several pixels (a flat top; upsampling makes 2x2
+    ties) hits when any of them is inside, as Quantus counts it, not by
+    whichever comes first in memory. An all-zero map points nowhere and never
+    hits."""
     _check(maps, masks)
     flat = maps.flatten(1)
-    peak = flat.argmax(1)
-    target = dilate(masks.to(maps.device), tolerance)
-    hit = target.flatten(1).gather(1, peak[:, None])[:, 0]
-    return hit & (flat.max(1).values > 0)
+    top = flat.max(1, keepdim=True).values
+    target = dilate(masks.to(maps.device), tolerance).flatten(1)
+    return ((flat == top) & target).any(1) & (top[:, 0] > 0)
 
 
 def pointing_game(maps: torch.Tensor, regions, tolerance: int = 0) -> torch.Tensor:

@@ -14,6 +14,8 @@ and keep the positive evidence, as the CAMs do.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -278,7 +280,10 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     step = batch_size * samples if batch_size else auto_batch(x, None)
     raws = [base(model, noisy[i:i + step], layer, reps[i:i + step], **options).raw for i in range(0, len(noisy), step)]
     raw = torch.cat(raws).view(x.shape[0], samples, *raws[0].shape[1:]).mean(1)
-    name = getattr(base, "__name__", "base")
+    fn = base
+    while isinstance(fn, functools.partial):   # smooth_grad(base=partial(integrated_gradients, steps=4))
+        fn = fn.func
+    name = getattr(fn, "__name__", "base")
     if raw.dim() == 3:  # a CAM base: (B, h, w) maps
         return CAMResult(raw, normalize(upsample(F.relu(raw), tuple(x.shape[-2:]))), t, logits, layer or "",
                          f"smooth_grad({name})")

@@ -266,3 +266,23 @@ def test_integrated_gradients_of_a_linear_model_is_exact_in_any_batching():
     for batch_size in (1, 5, 7, 1000):
         r = pixels.integrated_gradients(lin, x, targets=2, steps=6, batch_size=batch_size)
         torch.testing.assert_close(r.raw, x * w[None])
+
+
+def test_smooth_grad_over_a_partial_keeps_the_base_methods_reduction_and_name():
+    import functools
+    model = ShapesCNN().eval()
+    x = torch.randn(1, 3, 64, 64)
+    torch.manual_seed(1)
+    r = pixels.smooth_grad(model, x, base=functools.partial(pixels.integrated_gradients, steps=4), samples=2)
+    assert r.method == "smooth_grad(integrated_gradients)"
+    torch.testing.assert_close(r.map, ch.normalize(torch.relu(r.raw.sum(1))))   # IG's reduction, not |.|max
+
+
+def test_the_pointing_game_counts_any_maximal_pixel():
+    maps = torch.zeros(2, 8, 8)
+    maps[:, 1:3, 1:6] = 1.0                                 # a flat top from column 1 to 5
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[0, :, 4:] = True                                  # covers part of the top, not its first pixel
+    masks[1, :, 6:] = True                                  # misses the top altogether
+    assert metrics.pointing_game(maps, masks).tolist() == [True, False]
+    assert not metrics.pointing_game(torch.zeros(1, 8, 8), torch.ones(1, 8, 8)).any()   # all zero: no hit
