@@ -16,6 +16,7 @@ through the layers *after* the captured one. The explorer widget keeps one.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def check_positive(**values) -> None:
     """Raise ``ValueError`` naming each argument that is not a positive whole
     number (``None`` passes: it means "the default")."""
     for name, v in values.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
             raise ValueError(f"{name} must be a positive whole number, got {v!r}")
 
 

@@ -46,7 +46,7 @@ BATCH_BUDGET = 8 * 3 * 224 * 224
 def auto_batch(x: torch.Tensor, batch_size: int | None) -> int:
     """``batch_size``, or as many images as :data:`BATCH_BUDGET` input values allow."""
     check_positive(batch_size=batch_size)
-    return batch_size or max(1, BATCH_BUDGET // x[0].numel())
+    return int(batch_size) if batch_size else max(1, BATCH_BUDGET // x[0].numel())
 
 
 class channels_last:
@@ -145,6 +145,7 @@ def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets
         raise ValueError(f"weighting is 'probability' or 'channel_softmax', got {weighting!r}")
     keep = _channels(acts, skip_constant, top_k)
     check_positive(top_k=top_k)
+    top_k = None if top_k is None else int(top_k)
     batch_size = auto_batch(x, batch_size)
     scores = torch.full(acts.shape[:2], float("-inf") if weighting == "channel_softmax" else 0.0,
                         device=acts.device, dtype=acts.dtype)
@@ -211,6 +212,7 @@ def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: 
     constant one only shifts the map (see the module docstring).
     """
     check_positive(batch_size=batch_size)
+    batch_size = int(batch_size)
     keep = _channels(acts, skip_constant, None)
     y = logits.gather(1, targets[:, None])[:, 0]
     ablated = y[:, None].expand(acts.shape[:2]).clone()

@@ -14,6 +14,7 @@ method or opacity change costs none. Works with ipywidgets 7.7 and 8.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import cv2
@@ -103,7 +104,7 @@ class _Explorer:
                 self.result = self._cache[key]
             except ValueError as err:  # e.g. CAM on a layer without a GAP head
                 self.result = None
-                self.status.value = f"<b>{key[0]}</b>: {err}"
+                self.status.value = f"<b>{html.escape(str(key[0]))}</b>: {html.escape(str(err))}"
                 self.image.value = _png(_display_size(self.original, self.size))
                 return
         r = self.result

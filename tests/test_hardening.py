@@ -286,3 +286,10 @@ def test_the_pointing_game_counts_any_maximal_pixel():
     masks[1, :, 6:] = True                                  # misses the top altogether
     assert metrics.pointing_game(maps, masks).tolist() == [True, False]
     assert not metrics.pointing_game(torch.zeros(1, 8, 8), torch.ones(1, 8, 8)).any()   # all zero: no hit
+
+
+def test_numpy_integers_are_whole_numbers_too():
+    import numpy as np
+    model = ShapesCNN().eval()
+    r = ch.score_cam(model, torch.randn(1, 3, 64, 64), top_k=np.int64(4), batch_size=np.int32(2), progress=False)
+    assert torch.isfinite(r.map).all()
