@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps
 
 from . import efficientnet_lite as lite
+from .cams import check_positive
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
 BOXES = IMAGES_DIR / "boxes.json"
@@ -80,8 +81,7 @@ def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
 def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
     crop, mean, std = imagenet_transform(weights)
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive whole number of pixels, got {size!r}")
+    check_positive(size=size)
     size = size or crop
     resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(resized).permute(2, 0, 1).float() / 255
