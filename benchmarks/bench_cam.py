@@ -296,10 +296,10 @@ def vit_section(batch: int, repeats: int, device: str) -> dict:
         "forward": inference(model, x),
         "ours attention capture": lambda: vit.attentions(model, x),
         "ours rollout": lambda: vit.rollout(model, x).map,
-        "ours gradient_rollout": lambda: vit.gradient_rollout(model, x, targets).map,
+        "ours gradient_rollout": lambda: vit.gradient_rollout(model, x, targets=targets).map,
         "ours grad_cam": lambda: vit.grad_cam(model, x, targets=targets).map,
         "pytorch-grad-cam GradCAM": lambda: pgc(x, pgc_targets),
-        "ours legrad": lambda: vit.legrad(model, x, targets).raw,
+        "ours legrad": lambda: vit.legrad(model, x, targets=targets).raw,
         "torchcam LeGrad": torchcam_legrad,
     }
     agree_pgc = float(np.abs(methods["ours grad_cam"]().cpu().numpy() - methods["pytorch-grad-cam GradCAM"]()).max())

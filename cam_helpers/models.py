@@ -165,7 +165,15 @@ def read_manifest(models_dir: Path = MODELS_DIR) -> dict:
         raise WeightsError(f"no weights manifest at {path}. The course models ship in data/models/; "
                            "check that the repository is complete (git status), or recreate a model with "
                            "`python -m cam_helpers.train NAME`.")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"the weights manifest {path} is not valid JSON ({err}). Restore it with "
+                           f"`git checkout -- {path.name}` in data/models/.") from None
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"the weights manifest {path} should map model names to entries; "
+                           f"it holds a {type(manifest).__name__}.")
+    return manifest
 
 
 def load_course_model(name: str, device: str | torch.device = "cpu", models_dir: Path = MODELS_DIR) -> nn.Module:
@@ -175,6 +183,11 @@ def load_course_model(name: str, device: str | torch.device = "cpu", models_dir:
     if entry is None:
         raise WeightsError(f"{name!r} is not in {Path(models_dir) / MANIFEST}; "
                            f"train it with `python -m cam_helpers.train {name}`.")
+    missing = [k for k in ("file", "sha256") if not isinstance(entry, dict) or not isinstance(entry.get(k), str)]
+    if missing:
+        raise WeightsError(f"the entry for {name!r} in {Path(models_dir) / MANIFEST} lacks {' and '.join(missing)}; "
+                           f"weights are only loaded after a sha256 check. Restore the manifest with git, or "
+                           f"retrain with `python -m cam_helpers.train {name}`.")
     path = Path(models_dir) / entry["file"]
     retrain = f"`git checkout -- data/models/{entry['file']}` or `python -m cam_helpers.train {name}`"
     if not path.exists():

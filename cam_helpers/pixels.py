@@ -85,15 +85,13 @@ class _GuidedClamp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        ctx.save_for_backward(x)
-        ctx.bounds = (lo, hi)
+        passed = (x > lo) if hi is None else (x > lo) & (x < hi)
+        ctx.save_for_backward(passed)   # the mask, not x: an in-place caller may overwrite x
         return x.clamp(lo, hi)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        passed = (x > lo) if hi is None else (x > lo) & (x < hi)
+        (passed,) = ctx.saved_tensors
         return grad.clamp(min=0) * passed, None, None
 
 
@@ -102,31 +100,77 @@ def _guided(module: nn.Module):
     return lambda x: _GuidedClamp.apply(x, lo, hi)
 
 
+def _bounds(func, args, kwargs) -> tuple[float, float | None]:
+    if func in (F.relu6,):
+        return 0.0, 6.0
+    if func in (F.hardtanh, F.hardtanh_):
+        lo = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+        hi = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+        return lo, hi
+    return 0.0, None
+
+
+_OUT_OF_PLACE = {F.relu, torch.relu, torch.Tensor.relu, F.relu6, F.hardtanh}
+_IN_PLACE = {F.relu_, torch.relu_, torch.Tensor.relu_, F.hardtanh_}
+
+
+class _GuidedFunctions(torch.overrides.TorchFunctionMode):
+    """Runs ``F.relu``, ``torch.relu``, ``x.relu()``, ``F.relu6`` and
+    ``F.hardtanh`` (and their in-place forms) as guided activations, for
+    models that call activations as functions rather than modules."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        inplace = func in _IN_PLACE or (func in _OUT_OF_PLACE and kwargs.get("inplace", False))
+        if func not in _OUT_OF_PLACE and func not in _IN_PLACE:
+            return func(*args, **kwargs)
+        self.calls += 1
+        x = args[0]
+        out = _GuidedClamp.apply(x, *_bounds(func, args, kwargs))
+        return x.copy_(out) if inplace else out   # copy_ is differentiable: the guided graph carries on
+
+
 class guided_relus:
     """Context manager: every ``nn.ReLU`` and ``nn.Hardtanh`` (``nn.ReLU6`` is
-    one) module of the model runs as a guided activation (out of place); on
-    exit each gets back the ``forward`` it had. Activations called as functions
-    (``F.relu`` in a forward method) are not reached: captum has the same
-    limit. A model with none of these modules raises ``ValueError``: guided
-    backpropagation would silently be plain gradients."""
+    one) module of the model runs as a guided activation (out of place), and
+    so does every ReLU, ReLU6 or Hardtanh called as a function inside the
+    block (``F.relu(x)``, ``torch.relu``, ``x.relu()``, in place or not:
+    captum reaches only the modules). On exit each module gets back the
+    ``forward`` it had. ``functional_calls`` counts the guided function calls."""
 
     def __init__(self, model: nn.Module):
+        self.model = model
         self.relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.Hardtanh))]
         self._lock = model_lock(model)
-        if not self.relus:
-            raise ValueError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so guided "
-                             "backpropagation would be plain saliency. Use activation modules (not F.relu), "
-                             "or use saliency / integrated_gradients.")
+        self._mode = _GuidedFunctions()
+
+    @property
+    def functional_calls(self) -> int:
+        return self._mode.calls
+
+    def check_guided(self) -> None:
+        """Refuse a model with no activation to guide: guided backpropagation
+        would silently be plain saliency."""
+        if not self.relus and not self.functional_calls:
+            raise ValueError(f"{type(self.model).__name__} has no ReLU, ReLU6 or Hardtanh (neither modules nor "
+                             "F.relu calls), so guided backpropagation would be plain saliency; "
+                             "use saliency or integrated_gradients.")
 
     def __enter__(self):
         self._lock.acquire()   # another thread's saliency must not run through guided activations
         self._saved = [m.__dict__.get("forward") for m in self.relus]
         for m in self.relus:
             m.forward = _guided(m)
+        self._mode.__enter__()
         return self
 
     def __exit__(self, *exc):
         try:
+            self._mode.__exit__(*exc)
             for m, saved in zip(self.relus, self._saved):
                 if saved is None:
                     del m.forward  # back to the class's forward
@@ -143,8 +187,9 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = 
     :math:`R_{l} = \mathbb{1}[f_l > 0]\,\mathbb{1}[R_{l+1} > 0]\,R_{l+1}`
     (for ReLU6, :math:`\mathbb{1}[0 < f_l < 6]`: the input passed unclamped).
     Not class-discriminative: notebook 03 measures it."""
-    with guided_relus(model):
+    with guided_relus(model) as guided:
         g, logits, t = input_gradients(model, x, targets, batch_size)
+    guided.check_guided()
     return _result(g, t, logits, "guided_backprop")
 
 

@@ -29,6 +29,7 @@ depends on, and ``d logit / d A`` is exact (``differentiable=True``).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -36,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .cams import CAMResult, Targets, _result, check_input, resolve_targets
-from .hooks import HookSession, frozen_eval
+from .hooks import HookSession, LayerNotFoundError, frozen_eval
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -68,9 +69,12 @@ def _block_index(model: nn.Module, layer: int | str | None) -> int:
         return len(names) - 1
     if isinstance(layer, str):
         if layer not in names:
-            raise KeyError(f"{layer!r} is not an encoder block; blocks: {names[0]} ... {names[-1]} "
-                           f"(or give an index 0..{len(names) - 1})")
+            raise LayerNotFoundError(f"{layer!r} is not an encoder block; blocks: {names[0]} ... {names[-1]} "
+                                     f"(or give an index 0..{len(names) - 1})")
         return names.index(layer)
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+        raise TypeError(f"layer is a block index or name, got {layer!r} ({type(layer).__name__})")
+    layer = int(layer)
     if not -len(names) <= layer < len(names):
         raise IndexError(f"the model has {len(names)} blocks; layer {layer} is out of range")
     return layer % len(names)
@@ -82,6 +86,11 @@ def grid_shape(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     h, w = x.shape[-2:]
     if h % p or w % p:
         raise ValueError(f"input {h}x{w} is not a whole number of {p}x{p} patches")
+    from torchvision.models import VisionTransformer
+    fixed = type(model)._process_input is VisionTransformer._process_input   # torchvision's own: one size only
+    if fixed and (h, w) != (model.image_size, model.image_size):
+        raise ValueError(f"this VisionTransformer takes {model.image_size}x{model.image_size} images; the input is "
+                         f"{h}x{w}. Resize it (e.g. imagenet_transform) or interpolate the position embeddings.")
     return h // p, w // p
 
 
@@ -243,8 +252,10 @@ def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tens
 
 
 def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Zero the lowest ``ratio`` of each image's (T, T) entries, never the CLS
-    token's own entry [0, 0] (as in the authors' reference code, per image)."""
+    """Zero the lowest ``ratio`` of each image's (T, T) entries, except the
+    CLS token's own entry [0, 0], as the authors' reference code does: it
+    picks the ``int(T * T * ratio)`` lowest entries and then spares [0, 0]
+    if it is among them (so one entry fewer is zeroed then). Per image."""
     if not 0 <= ratio < 1:
         raise ValueError(f"discard_ratio must be in [0, 1), got {ratio}")
     b, t, _ = fused.shape
@@ -252,10 +263,9 @@ def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
     if k == 0:
         return fused
     flat = fused.flatten(1)
-    candidates = flat.clone()
-    candidates[:, 0] = float("inf")  # the CLS token's self-attention is never a candidate
-    drop = candidates.topk(k, dim=1, largest=False).indices
-    return flat.scatter(1, drop, 0.0).view(b, t, t)
+    drop = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, flat.topk(k, dim=1, largest=False).indices, True)
+    drop[:, 0] = False   # the CLS token's self-attention is never zeroed
+    return flat.masked_fill(drop, 0.0).view(b, t, t)
 
 
 def rollout_matrix(attentions: Sequence[torch.Tensor], head_fusion: str = "mean",
@@ -308,8 +318,10 @@ class ViTExplainer:
     class reuse it.
 
     >>> ex = ViTExplainer(model, x)
-    >>> ex.attention(layer=3, head=1)       # no backward pass
+    >>> ex.attention(3, head=1)             # no backward pass
     >>> ex.gradient_rollout(targets=2)      # one backward pass, cached per class
+
+    Every method, like the CNN methods, is ``method(layer=None, targets=None, **options)``.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, differentiable: bool = True):
@@ -377,7 +389,7 @@ class ViTExplainer:
         a patch map sums to 1 minus the CLS token's attention to itself."""
         return self._grid(torch.stack([a.detach()[:, :, 0] for a in self.attentions]))
 
-    def attention(self, layer: int | str | None = None, head: int | None = None, targets: Targets = None
+    def attention(self, layer: int | str | None = None, targets: Targets = None, head: int | None = None
                   ) -> CAMResult:
         """Raw attention of the CLS token to the patches at block ``layer``
         (default: the last), of one ``head`` or averaged over heads. It does
@@ -391,21 +403,33 @@ class ViTExplainer:
         name = self.names[i] + ("" if head is None else f" head {head % heads}")
         return self._result(raw, self.targets(targets), name, "attention")
 
-    def rollout(self, head_fusion: str = "mean", discard_ratio: float = 0.0, targets: Targets = None
-                ) -> CAMResult:
-        """Attention rollout (:func:`rollout_matrix`), CLS row over the patches.
-        Class-agnostic: ``targets`` only labels the result."""
-        r = rollout_matrix([a.detach() for a in self.attentions], head_fusion, discard_ratio)
-        return self._result(self._grid(r[:, 0]), self.targets(targets), "all blocks", "rollout")
+    def _upto(self, layer: int | str | None) -> tuple[int, str]:
+        """Blocks 0..layer (default: all) for the rollouts, and their label."""
+        if layer in HEAD_FUSIONS:
+            raise TypeError(f"rollout's first argument is the layer (as for every method); "
+                            f"pass head_fusion={layer!r} by name")
+        last = _block_index(self.model, layer)
+        return last + 1, "all blocks" if last == len(self.names) - 1 else f"blocks 0-{last}"
+
+    def rollout(self, layer: int | str | None = None, targets: Targets = None, head_fusion: str = "mean",
+                discard_ratio: float = 0.0) -> CAMResult:
+        """Attention rollout (:func:`rollout_matrix`) through the blocks up to
+        ``layer`` (default: all), CLS row over the patches. Class-agnostic:
+        ``targets`` only labels the result."""
+        n, label = self._upto(layer)
+        r = rollout_matrix([a.detach() for a in self.attentions[:n]], head_fusion, discard_ratio)
+        return self._result(self._grid(r[:, 0]), self.targets(targets), label, "rollout")
 
     # -- class-specific ------------------------------------------------------
-    def gradient_rollout(self, targets: Targets = None) -> CAMResult:
-        """Chefer et al. 2021 (:func:`gradient_rollout_matrix`), CLS row over
-        the patches. One backward pass (shared with every class-specific method)."""
+    def gradient_rollout(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
+        """Chefer et al. 2021 (:func:`gradient_rollout_matrix`) through the
+        blocks up to ``layer`` (default: all), CLS row over the patches. One
+        backward pass per class (shared with every class-specific method)."""
         t = self.targets(targets)
+        n, label = self._upto(layer)
         grads = self.attention_gradients(t)
-        r = gradient_rollout_matrix([a.detach() for a in self.attentions], grads)
-        return self._result(self._grid(r[:, 0]), t, "all blocks", "gradient_rollout")
+        r = gradient_rollout_matrix([a.detach() for a in self.attentions[:n]], grads[:n])
+        return self._result(self._grid(r[:, 0]), t, label, "gradient_rollout")
 
     def token_gradients(self, layer: int | str | None = None, targets: Targets = None,
                         at: str = "ln_1") -> tuple[torch.Tensor, torch.Tensor]:
@@ -437,7 +461,8 @@ class ViTExplainer:
         raw = F.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1))
         return self._result(raw, t, self.names[i] + ".ln_1", "grad_cam")
 
-    def legrad(self, targets: Targets = None, layers: Sequence[int | str] | None = None) -> CAMResult:
+    def legrad(self, layer: int | str | None = None, targets: Targets = None,
+               layers: Sequence[int | str] | None = None) -> CAMResult:
         r"""LeGrad (Bousselham et al. 2024), as torchcam reads it. For each
         block :math:`l` (default: all), the block's own class score
         :math:`s^l = \mathrm{head}(\mathrm{LN}(\mathrm{mean}_{tokens} z^l))_c` is
@@ -447,9 +472,13 @@ class ViTExplainer:
                   \qquad \mathrm{LeGrad} = \mathrm{mean}_l\, E^l \text{ over the patch keys}
 
         Attention values are not multiplied in. One backward pass per block,
-        each only through that block."""
+        each only through that block. ``layer`` explains one block, ``layers``
+        several; neither: all."""
         self._need_graph("legrad")
         t = self.targets(targets)
+        if layer is not None and layers is not None:
+            raise ValueError("give legrad either layer (one block) or layers (several), not both")
+        layers = [layer] if layer is not None else layers
         idx = range(len(self.names)) if layers is None else [_block_index(self.model, l) for l in layers]
         maps = []
         with frozen_eval(self.model), torch.enable_grad():
@@ -459,22 +488,20 @@ class ViTExplainer:
                 maps.append(g.clamp_min(0).mean((1, 2)))
                 self._backward += 1
         raw = self._grid(torch.stack(maps).mean(0))
-        return self._result(raw, t, "all blocks" if layers is None else f"{len(maps)} blocks", "legrad")
+        label = "all blocks" if layers is None else self.names[idx[0]] if len(idx) == 1 else f"{len(maps)} blocks"
+        return self._result(raw, t, label, "legrad")
 
-    def explain(self, method: str, layer: int | str | None = None, targets: Targets = None,
-                head: int | None = None) -> CAMResult:
-        """Any method of :data:`VIT_METHODS` by name (the explorer uses this).
-        ``layer`` applies to attention and Grad-CAM, ``head`` to attention."""
-        if method == "attention":
-            return self.attention(layer, head, targets)
-        if method == "grad_cam":
-            return self.grad_cam(layer, targets)
-        if method in VIT_METHODS:
-            return getattr(self, method)(targets=targets)
-        raise KeyError(f"unknown ViT method {method!r}; choose from {VIT_METHODS}")
+    def explain(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
+                ) -> CAMResult:
+        """Any method of :data:`VIT_METHODS` by name, with the one call shape
+        ``(layer, targets, **options)`` (the explorer uses this)."""
+        if method not in VIT_METHODS:
+            raise KeyError(f"unknown ViT method {method!r}; choose from {tuple(VIT_METHODS)}")
+        return getattr(self, method)(layer, targets, **options)
 
 
-# name -> (class-specific?, uses layer?, uses head?)
+# name -> (class-specific?, uses layer?, uses head?); the rollouts and LeGrad
+# take a layer too (blocks up to it, one block), but the explorer shows them whole.
 VIT_METHODS = {
     "attention": (False, True, True),
     "rollout": (False, False, False),
@@ -484,22 +511,23 @@ VIT_METHODS = {
 }
 
 
-def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, head: int | None = None
-                  ) -> CAMResult:
+def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
+                  head: int | None = None) -> CAMResult:
     """CLS attention to the patches at one block (:meth:`ViTExplainer.attention`),
     one forward pass without autograd."""
-    return ViTExplainer(model, x, differentiable=False).attention(layer, head)
+    return ViTExplainer(model, x, differentiable=False).attention(layer, targets, head)
 
 
-def rollout(model: nn.Module, x: torch.Tensor, head_fusion: str = "mean", discard_ratio: float = 0.0
-            ) -> CAMResult:
+def rollout(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
+            head_fusion: str = "mean", discard_ratio: float = 0.0) -> CAMResult:
     """Attention rollout (:meth:`ViTExplainer.rollout`), one forward pass without autograd."""
-    return ViTExplainer(model, x, differentiable=False).rollout(head_fusion, discard_ratio)
+    return ViTExplainer(model, x, differentiable=False).rollout(layer, targets, head_fusion, discard_ratio)
 
 
-def gradient_rollout(model: nn.Module, x: torch.Tensor, targets: Targets = None) -> CAMResult:
+def gradient_rollout(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
+                     ) -> CAMResult:
     """Chefer et al.'s gradient-weighted rollout (:meth:`ViTExplainer.gradient_rollout`)."""
-    return ViTExplainer(model, x).gradient_rollout(targets)
+    return ViTExplainer(model, x).gradient_rollout(layer, targets)
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
@@ -508,7 +536,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, 
     return ViTExplainer(model, x).grad_cam(layer, targets)
 
 
-def legrad(model: nn.Module, x: torch.Tensor, targets: Targets = None,
+def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
            layers: Sequence[int | str] | None = None) -> CAMResult:
     """LeGrad (:meth:`ViTExplainer.legrad`)."""
-    return ViTExplainer(model, x).legrad(targets, layers)
+    return ViTExplainer(model, x).legrad(layer, targets, layers)

@@ -86,6 +86,9 @@ class _Explorer:
         self.result = None
 
     def _on_change(self, change) -> None:
+        if change["owner"] is self.opacity and not 0 <= change["new"] <= 1:   # NaN from code: put it back
+            self.opacity.value = change["old"] if 0 <= change["old"] <= 1 else 0.5
+            return
         self.update(recompute=change["owner"] is not self.opacity)
 
     def _key(self) -> tuple:
@@ -194,7 +197,7 @@ class ViTExplorer(_Explorer):
                 self.klass.value if specific else None, self.head.value if uses_head else None)
 
     def _explain(self, method: str, layer, klass, head) -> CAMResult:
-        return self.explainer.explain(method, layer, klass, head)
+        return self.explainer.explain(method, layer, klass, **({} if head is None else {"head": head}))
 
 
 def _one_image(x: torch.Tensor) -> torch.Tensor:

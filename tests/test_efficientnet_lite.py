@@ -153,5 +153,6 @@ def test_guided_relus_restore_a_users_forward_and_refuse_models_without_relus():
     with guided_relus(nn.Sequential(act)):
         assert act.forward is not custom
     assert act.forward is custom
-    with pytest.raises(ValueError, match="no nn.ReLU or nn.ReLU6"):
-        guided_relus(nn.Sequential(nn.Conv2d(3, 3, 1), nn.GELU()))
+    gelu_net = nn.Sequential(nn.Conv2d(3, 3, 1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(ValueError, match="no ReLU, ReLU6 or Hardtanh"):
+        guided_backprop(gelu_net, torch.randn(1, 3, 4, 4))

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import cam_helpers as ch
-from cam_helpers import pixels
+from cam_helpers import pixels, vit
 from cam_helpers.efficientnet_lite import EfficientNetLite0
-from cam_helpers.models import ShapesCNN, ShapesVGG
+from cam_helpers.models import ShapesCNN, ShapesVGG, shapes_vit
 
 DOCUMENTED = (ValueError, TypeError, IndexError, ch.LayerNotFoundError, ch.LayerNotReachedError, ch.NotAGAPModelError)
 OPTIONS = {"score_cam": dict(top_k=4, progress=False), "ablation_cam": dict(progress=False),
@@ -133,3 +133,81 @@ def test_the_cases_reach_every_kind_of_input():
     assert {c["method"] for c in seen} == set(METHODS)
     assert any(c["batch"] == 0 for c in seen) and any(c["nan"] for c in seen) and any(c["channels_last"] for c in seen)
     print(f"{len(seen)} cases, {len({repr(sorted(c.items())) for c in seen})} distinct")
+
+
+# -- Vision Transformers ------------------------------------------------------
+
+def _tiny_vit(image_size=32, patch=8, classes=6):
+    from torchvision.models import VisionTransformer
+    return VisionTransformer(image_size=image_size, patch_size=patch, num_layers=3, num_heads=2, hidden_dim=16,
+                             mlp_dim=32, num_classes=classes, dropout=0.1, attention_dropout=0.1)
+
+
+torch.manual_seed(1)
+VIT_BASE = {"vit": _tiny_vit(), "shapes_vit": shapes_vit()}
+VIT_MODELS = {(name, d): copy.deepcopy(m).to(dtype) for name, m in VIT_BASE.items() for d, dtype in DTYPES.items()}
+VIT_REFERENCE = {name: copy.deepcopy(m).double().eval() for name, m in VIT_BASE.items()}
+VIT_SIZE = {"vit": 32, "shapes_vit": 64}
+VIT_OPTIONS = {"attention_map": [{}, {"head": 1}, {"head": -1}, {"head": 4}],
+               "rollout": [{}, {"head_fusion": "max", "discard_ratio": 0.5}, {"head_fusion": "median"},
+                           {"discard_ratio": 1.0}],
+               "gradient_rollout": [{}], "grad_cam": [{}], "legrad": [{}, {}, {"layers": [0, -1]}]}
+
+
+@st.composite
+def vit_cases(draw):
+    name = draw(st.sampled_from(list(VIT_BASE)))
+    batch = draw(st.sampled_from([1, 2, 2, 3, 0]))
+    size = draw(st.sampled_from([VIT_SIZE[name]] * 8 + [VIT_SIZE[name] + 8, VIT_SIZE[name] - 4]))
+    method = draw(st.sampled_from(list(VIT_OPTIONS)))
+    return dict(name=name, batch=batch, size=size, method=method, options=draw(st.sampled_from(VIT_OPTIONS[method])),
+                targets=draw(st.one_of(st.none(), st.integers(0, 5),
+                                       st.lists(st.integers(0, 5), min_size=batch, max_size=batch),
+                                       st.sampled_from([-1, 6, 2.5, True]))),
+                layer=draw(st.sampled_from([None] * 4 + [0, 1, -1, 2, "encoder.layers.encoder_layer_1"] * 2
+                                           + [3, 7, 1.5, "encoder.ln"])),
+                dtype=draw(st.sampled_from(list(DTYPES))), train=draw(st.booleans()),
+                nan=batch > 0 and draw(st.integers(0, 7)) == 7, seed=draw(st.integers(0, 2 ** 16)))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(vit_cases())
+def test_every_vit_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_was(case):
+    model = VIT_MODELS[(case["name"], case["dtype"])]
+    model.train(case["train"])
+    before = snapshot(model)
+    x = torch.randn(case["batch"], 3, case["size"], case["size"], generator=torch.Generator().manual_seed(case["seed"]))
+    if case["nan"]:
+        x[0, 0, 0, 0] = float("nan")
+    fn = getattr(vit, case["method"])
+    try:
+        result = fn(model, x.to(DTYPES[case["dtype"]]), case["layer"], case["targets"], **case["options"])
+    except DOCUMENTED as err:
+        event(f"clear error: {type(err).__name__}: {str(err)[:60]}")
+        assert raised_by_us(err), "".join(traceback.format_exception(err))
+        assert str(err)
+        assert_unchanged(model, before)
+        return
+    event("result")
+    assert_unchanged(model, before)
+    assert result.map.shape == (case["batch"], case["size"], case["size"])
+    assert torch.isfinite(result.map).all() and result.map.min() >= 0 and result.map.max() <= 1
+    if case["dtype"] != "bfloat16":
+        ref = fn(VIT_REFERENCE[case["name"]], x.double(), case["layer"], case["targets"], **case["options"]).raw
+        scale = max(float(ref.abs().max()), 1e-12)
+        assert float((result.raw.double() - ref).abs().max()) <= 1e-3 * scale
+
+
+def test_the_vit_cases_reach_every_method_dtype_and_bad_input():
+    seen = []
+
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(vit_cases())
+    def collect(case):
+        seen.append(case)
+    collect()
+    assert {c["method"] for c in seen} == set(VIT_OPTIONS) and {c["dtype"] for c in seen} == set(DTYPES)
+    assert {c["name"] for c in seen} == set(VIT_BASE) and {c["train"] for c in seen} == {True, False}
+    assert any(c["batch"] == 0 for c in seen) and any(c["nan"] for c in seen)
+    assert any(c["size"] != VIT_SIZE[c["name"]] for c in seen)
+    print(f"{len(seen)} ViT cases, {len({repr(sorted(c.items())) for c in seen})} distinct")

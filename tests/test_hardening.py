@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import cam_helpers as ch
-from cam_helpers import metrics, pixels
+from cam_helpers import metrics, pixels, vit
 from cam_helpers.models import ShapesCNN, ShapesVGG
 
 LAYERS = ["features.0", "features.1", "features.2", "features.3"]
@@ -293,3 +293,110 @@ def test_numpy_integers_are_whole_numbers_too():
     model = ShapesCNN().eval()
     r = ch.score_cam(model, torch.randn(1, 3, 64, 64), top_k=np.int64(4), batch_size=np.int32(2), progress=False)
     assert torch.isfinite(r.map).all()
+
+
+class _Functional(torch.nn.Module):
+    """A small CNN that calls its activations as functions (one of each
+    kind, one in place) and one as a module: guided backpropagation must
+    guide all of them, so it equals the same network built from modules."""
+
+    def __init__(self, modules: bool = False):
+        super().__init__()
+        self.modules_only = modules
+        self.c1, self.c2, self.c3 = (torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.Conv2d(6, 6, 3, padding=1),
+                                     torch.nn.Conv2d(6, 6, 3, padding=1))
+        self.act3 = torch.nn.ReLU()
+        self.acts = torch.nn.ModuleList([torch.nn.ReLU(), torch.nn.ReLU6(), torch.nn.Hardtanh(-0.5, 0.5)])
+        self.head = torch.nn.Linear(6, 4)
+
+    def forward(self, x):
+        if self.modules_only:
+            x = self.acts[0](self.c1(x))
+            x = self.acts[1](self.c2(x))
+            x = self.acts[2](x)
+        else:
+            x = torch.nn.functional.relu(self.c1(x), inplace=True)
+            x = torch.nn.functional.relu6(self.c2(x))
+            x = torch.nn.functional.hardtanh(x, -0.5, 0.5)
+        x = self.act3(self.c3(x))
+        return self.head(x.mean((2, 3)))
+
+
+def test_guided_backprop_guides_functional_activations_too():
+    torch.manual_seed(0)
+    functional, modules = _Functional(), _Functional(modules=True)
+    modules.load_state_dict(functional.state_dict())
+    x = torch.randn(3, 3, 12, 12)
+    guided = pixels.guided_backprop(functional, x, targets=[0, 1, 2]).raw
+    assert torch.allclose(guided, pixels.guided_backprop(modules, x, targets=[0, 1, 2]).raw, atol=1e-6)
+    plain = pixels.saliency(functional, x, targets=[0, 1, 2]).raw
+    assert (guided - plain).norm() > 0.5 * plain.norm()     # guided, not the plain gradient
+    with pixels.guided_relus(functional) as g:
+        functional(x)
+    assert g.functional_calls == 3
+    assert torch.equal(torch.relu(torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))  # the mode is gone
+
+
+def _vit(**kw):
+    from torchvision.models import VisionTransformer
+    torch.manual_seed(0)
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=3, num_heads=2, hidden_dim=16, mlp_dim=32,
+                             num_classes=6, **kw)
+
+
+VIT_CALLS = [("attention", lambda m, x, t: vit.attention_map(m, x, 1, t, head=1)),
+             ("rollout", lambda m, x, t: vit.rollout(m, x, None, t)),
+             ("gradient_rollout", lambda m, x, t: vit.gradient_rollout(m, x, None, t)),
+             ("grad_cam", lambda m, x, t: vit.grad_cam(m, x, 1, t)),
+             ("legrad", lambda m, x, t: vit.legrad(m, x, None, t))]
+
+
+def test_threads_on_one_vit_give_the_serial_maps_and_leave_it_as_it_was():
+    model = _vit(dropout=0.2, attention_dropout=0.2)
+    model.train()              # dropout makes maps random if any call runs in train mode
+    x = torch.randn(2, 3, 32, 32)
+    flags = [p.requires_grad for p in model.parameters()]
+    serial = {(name, t): fn(model, x, t).raw for name, fn in VIT_CALLS for t in range(3)}
+    errors, results = [], []
+
+    def work(k):
+        try:
+            for i in range(10):
+                name, fn = VIT_CALLS[(k + i) % len(VIT_CALLS)]
+                results.append(((name, i % 3), fn(model, x, i % 3).raw))
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    for key, raw in results:
+        torch.testing.assert_close(raw, serial[key], msg=str(key))
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags
+    assert ch.hook_count(model) == 0 and not any("forward" in m.__dict__ for m in model.modules())
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if torch.is_tensor(o))
+
+
+def test_repeated_vit_explainers_and_explorers_leave_nothing_behind():
+    from cam_helpers.widgets import ViTExplorer
+    model = _vit().eval()
+    x = torch.randn(1, 3, 32, 32)
+    image = torch.zeros(32, 32, 3, dtype=torch.uint8).numpy()
+
+    def round_trip():
+        ex = vit.ViTExplainer(model, x)
+        ex.gradient_rollout(), ex.legrad(), ex.grad_cam()
+        explorer = ViTExplorer(model, x, image, [str(i) for i in range(6)])
+        explorer.method.value = "legrad"
+        explorer.close()
+    round_trip()
+    before = _live_tensors()
+    for _ in range(5):
+        round_trip()
+    assert _live_tensors() - before <= 2

@@ -69,6 +69,19 @@ def test_missing_weights_say_how_to_restore(tmp_path):
         load_course_model("shapes_cnn", models_dir=models_dir)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "should map model names"),
+    ('{"shapes_cnn": {"file": "shapes_cnn.pt"}}', "lacks sha256"),
+    ('{"shapes_cnn": "shapes_cnn.pt"}', "lacks file and sha256"),
+])
+def test_a_broken_manifest_is_refused_with_its_reason(tmp_path, text, message):
+    models_dir = _copy_models(tmp_path)
+    (models_dir / "manifest.json").write_text(text)
+    with pytest.raises(WeightsError, match=message):
+        load_course_model("shapes_cnn", models_dir=models_dir)
+
+
 def test_surgery_gives_the_dense_model_a_cam():
     vgg = load_course_model("shapes_vgg")
     model = gap_surgery(vgg, vgg.features[:4], channels=128, num_classes=6)

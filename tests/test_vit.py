@@ -10,7 +10,7 @@ from torchcam.methods import LeGrad
 from torchvision.models.vision_transformer import VisionTransformer
 
 import cam_helpers as ch
-from cam_helpers import data, hook_count, models, vit
+from cam_helpers import data, hook_count, metrics, models, vit
 from cam_helpers.vit import ViTExplainer
 from toys import rel_diff
 
@@ -188,17 +188,17 @@ def test_rollout_by_hand():
 
 def test_discard_never_drops_the_cls_entry_and_drops_the_right_count():
     torch.manual_seed(0)
-    fused = torch.rand(3, 6, 6)
-    fused[:, 0, 0] = 0.0  # the smallest entry of all, still kept
-    fused[1, 0, 0] = -1.0
+    fused = torch.rand(3, 6, 6) + 0.1
+    fused[1, 0, 0] = 0.01  # the smallest entry of image 1: spared, so one entry fewer is zeroed there
     out = vit.discard_lowest(fused, 0.5)
     assert torch.equal(out[:, 0, 0], fused[:, 0, 0])
     dropped = (out == 0) & (fused != 0)
-    assert dropped.flatten(1).sum(1).tolist() == [18, 18, 18]  # per image, not across the batch
+    expected = [18 - int(bool((fused[i].flatten().argsort()[:18] == 0).any())) for i in range(3)]
+    assert dropped.flatten(1).sum(1).tolist() == expected and expected[1] == 17  # per image
     kept = out.flatten(1)[:, 1:]
     for img in range(3):
         survivors = kept[img][kept[img] != 0]
-        assert survivors.min() >= fused[img].flatten()[1:].sort().values[18 - 1]
+        assert survivors.min() >= fused[img].flatten().sort().values[18 - 1]
     with pytest.raises(ValueError):
         vit.discard_lowest(fused, 1.0)
     with pytest.raises(ValueError):
@@ -246,14 +246,49 @@ def test_class_agnostic_methods_ignore_the_class_and_the_others_do_not(shapes_vi
 def test_one_shot_functions_match_the_explainer(shapes_vit):
     model, x = shapes_vit
     ex = ViTExplainer(model, x)
-    pairs = [(vit.attention_map(model, x, 2, 1), ex.attention(2, 1)),
-             (vit.rollout(model, x, "max", 0.5), ex.rollout("max", 0.5)),
-             (vit.gradient_rollout(model, x, 1), ex.gradient_rollout(1)),
+    pairs = [(vit.attention_map(model, x, 2, head=1), ex.attention(2, head=1)),
+             (vit.rollout(model, x, head_fusion="max", discard_ratio=0.5), ex.rollout(None, None, "max", 0.5)),
+             (vit.gradient_rollout(model, x, targets=1), ex.gradient_rollout(targets=1)),
              (vit.grad_cam(model, x, -2, 1), ex.grad_cam(-2, 1)),
-             (vit.legrad(model, x, 1), ex.legrad(1))]
+             (vit.legrad(model, x, targets=1), ex.legrad(targets=1))]
     for one, shared in pairs:
         assert rel_diff(one.raw, shared.raw) < 1e-5, one.method
-    assert ex.attention(2, 1).layer == "encoder.layers.encoder_layer_2 head 1"
+    assert ex.attention(2, head=1).layer == "encoder.layers.encoder_layer_2 head 1"
+
+
+def test_every_vit_method_has_the_cnn_call_shape(shapes_vit):
+    """``method(model, x, layer, targets)`` positionally, like the CNN methods,
+    so any of them goes into a metric, SmoothGrad or the explorer."""
+    model, x = shapes_vit
+    ex = ViTExplainer(model, x)
+    for name in vit.VIT_METHODS:
+        one = getattr(vit, "attention_map" if name == "attention" else name)(model, x, 3, [1, 0, 2, 4][: len(x)])
+        assert rel_diff(one.raw, ex.explain(name, 3, [1, 0, 2, 4][: len(x)]).raw) < 1e-5, name
+        assert one.targets.tolist() == [1, 0, 2, 4][: len(x)]
+    # the layer means: that block (attention, Grad-CAM, LeGrad), the blocks up to it (the rollouts)
+    assert rel_diff(ex.rollout(2).raw, ex.rollout().raw) > 1e-3 and ex.rollout(5).layer == "all blocks"
+    mine = vit.rollout_matrix([a.detach() for a in ex.attentions[:3]])
+    assert rel_diff(ex.rollout(2).raw, mine[:, 0, 1:].reshape(ex.rollout(2).raw.shape)) < 1e-6
+    assert ex.legrad(4, 1).layer == ex.names[4] and rel_diff(ex.legrad(4, 1).raw, ex.legrad(None, 1, [4]).raw) == 0
+    with pytest.raises(TypeError, match="head_fusion='max' by name"):
+        ex.rollout("max")   # the old positional head_fusion, refused clearly
+    for method in (vit.rollout, vit.legrad):   # rollout raised TypeError here (it took no targets)
+        r = metrics.randomisation_check(model, x, method, layers=["heads.head"])
+        assert r["spearman"].shape == (1, len(x))
+
+
+def test_discard_ratio_spares_the_cls_entry_as_the_reference_code_does():
+    """Gildenblat's vit-explain: take the int(T*T*ratio) lowest entries, then
+    drop index 0 from them; so when [0, 0] is among the lowest, one entry
+    fewer is zeroed."""
+    fused = torch.tensor([[[0.5, 5.0, 6.0], [1.0, 7.0, 8.0], [2.0, 3.0, 4.0]]])
+    ours = vit.discard_lowest(fused, 0.34)            # k = int(9 * 0.34) = 3: entries 0.5, 1.0, 2.0
+    flat = fused.flatten(1).clone()
+    _, idx = flat.topk(3, -1, largest=False)
+    idx = idx[idx != 0]
+    flat[0, idx] = 0
+    assert torch.equal(ours, flat.view(1, 3, 3))
+    assert ours[0, 0, 0] == 0.5 and int((ours == 0).sum()) == 2   # [0, 0] spared: two zeroed, not three
 
 
 def test_gradient_methods_share_one_backward_pass_per_class(shapes_vit):
@@ -270,7 +305,7 @@ def test_legrad_agrees_with_torchcam(request, name):
     model, x = request.getfixturevalue(name)
     layers = [0, 2] if name == "rect_vit" else None
     targets = [1, 4, 0, 2][: x.shape[0]]
-    ours = ViTExplainer(model, x).legrad(targets, layers)
+    ours = ViTExplainer(model, x).legrad(targets=targets, layers=layers)
     blocks = vit.blocks(model)
     chosen = blocks if layers is None else [blocks[i] for i in layers]
     grid = vit.grid_shape(model, x)

@@ -37,6 +37,15 @@ def run() -> str:
     before_result, before_png = ex.result, ex.image.value
     ex.opacity.value = 0.9
     assert ex.result is before_result and ex.image.value != before_png
+    ex.opacity.value = float("nan")   # set from code: refused, the picture stays
+    assert ex.opacity.value == 0.9 and ex.image.value != b""
+    for control, bad in [(ex.klass, float("nan")), (ex.layer, float("nan")), (ex.method, "nope")]:
+        try:
+            control.value = bad
+        except Exception as err:   # traitlets refuses values outside the options
+            assert "TraitError" in type(err).__name__
+        else:
+            raise AssertionError(f"{control.description} accepted {bad!r}")
 
     # method: CAM is refused on an inner layer, with the reason on show; fine on the last
     ex.method.value = "cam"
@@ -71,7 +80,7 @@ def run_vit(scene) -> None:
     # head and layer move the raw attention map; no backward pass
     ex.head.value = 2
     ex.layer.value = 1
-    assert torch.allclose(ex.result.raw, vit.attention_map(model, x, 1, 2).raw, atol=1e-6)
+    assert torch.allclose(ex.result.raw, vit.attention_map(model, x, 1, head=2).raw, atol=1e-6)
     assert ex.backward_passes == 0
 
     # a class-specific method: class enabled, head greyed out, one backward pass
@@ -80,7 +89,7 @@ def run_vit(scene) -> None:
     assert ex.backward_passes == 1
     other = [o.label for o in scene.objects if o.label != ex.klass.value][0]
     ex.klass.value = other
-    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, other).raw, atol=1e-6)
+    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, targets=other).raw, atol=1e-6)
     assert ex.backward_passes == 2
 
     # Grad-CAM follows the layer slider; the head control does not matter
@@ -95,7 +104,7 @@ def run_vit(scene) -> None:
     ex.method.value = "rollout"
     assert ex.klass.disabled and torch.allclose(ex.result.raw, vit.rollout(model, x).raw, atol=1e-6)
     ex.method.value = "legrad"
-    assert torch.allclose(ex.result.raw, vit.legrad(model, x, other).raw, atol=1e-6)
+    assert torch.allclose(ex.result.raw, vit.legrad(model, x, targets=other).raw, atol=1e-6)
     before = ex.image.value
     ex.opacity.value = 0.2
     assert ex.image.value != before and "legrad" in ex.status.value
