@@ -163,14 +163,12 @@ def score_section(model, x1, layer, module, top_k, repeats, device) -> dict:
     ours_map = {}
 
     def ours():
-        ours_map["map"] = ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True,
-                                       progress=False).map
+        ours_map["map"] = ch.score_cam(model, x1, layer, 1, like="pytorch-grad-cam", progress=False).map
 
     forward()  # warm-up for the one short method
 
     def ours_top_k():
-        return ch.score_cam(model, x1, layer, 1, weighting="channel_softmax", align_corners=True, top_k=top_k,
-                            progress=False)
+        return ch.score_cam(model, x1, layer, 1, like="pytorch-grad-cam", top_k=top_k, progress=False)
 
     median = timed({"forward": forward, "ours score_cam (exact)": ours, "pytorch-grad-cam ScoreCAM": theirs,
                     f"ours score_cam (top_k={top_k})": ours_top_k}, repeats, device, warmup=False)

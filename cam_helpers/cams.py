@@ -1,9 +1,9 @@
-"""CAM and Grad-CAM on one shared core.
+"""CAM and the Grad-CAM family on one shared core.
 
 Every method here answers the same call::
 
     result = grad_cam(model, x, layer="layer4", targets=None)
-    result.raw   # (B, h, w) the method's map at the layer's resolution
+    result.raw   # (B, h, w) the method's signed map at the layer's resolution
     result.map   # (B, H, W) ReLU, upsampled to the input size, scaled to [0, 1] per image
 
 ``x`` is a (B, C, H, W) float batch; ``targets`` is an int, one int per image,
@@ -13,139 +13,27 @@ model's device. An all-zero map stays all zero.
 Behind the functions sits :class:`Explainer`: one forward pass with the chosen
 layers captured, from which any class's map costs at most one backward pass
 through the layers *after* the captured one. The explorer widget keeps one.
+
+Each method is a record of :mod:`cam_helpers.registry`; the gradient CAMs are
+their rule of :mod:`cam_helpers.rules` applied to the captured activations
+and gradients. :func:`register_cam` adds one, public function included.
 """
 from __future__ import annotations
 
-import numbers
-from collections.abc import Sequence
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .hooks import LayerRef, candidate_layers, capture, default_target_layer, model_device_dtype, resolve_layer
+from . import rules
+from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits,
+                   check_positive, normalize, relu_map, resolve_targets, upsample)
+from .hooks import LayerRef, candidate_layers, capture, default_target_layer, resolve_layer
+from .registry import Method, get, names, register
 
-Targets = int | Sequence[int] | torch.Tensor | None
-
-
-class NotAGAPModelError(ValueError):
-    """CAM was asked of a model whose logits are not a linear function of the
-    global average of the chosen layer's feature maps."""
-
-
-@dataclass
-class CAMResult:
-    """What every CAM method returns.
-
-    raw: (B, h, w) the map at layer resolution, as the paper defines it.
-    map: (B, H, W) ``normalize(upsample(relu(raw)))``: at input size, in [0, 1].
-    targets: (B,) the class explained for each image.
-    logits: (B, K) the model's output for the batch (detached).
-    layer: the captured layer's dotted name.
-    method: the method's name.
-    """
-
-    raw: torch.Tensor
-    map: torch.Tensor
-    targets: torch.Tensor
-    logits: torch.Tensor
-    layer: str
-    method: str
-
-
-def normalize(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each (…, H, W) map to [0, 1] by its own min and max. A constant
-    map (including all zeros) becomes all zeros instead of NaN, and so does a
-    map whose span is rounding noise (at most 16 float epsilons of its
-    magnitude: a constant upsampled bilinearly, say), which would otherwise
-    be stretched into a 0/1 pattern."""
-    flat = maps.flatten(-2)
-    lo = flat.min(-1, keepdim=True).values
-    hi = flat.max(-1, keepdim=True).values
-    span = hi - lo
-    eps = torch.finfo(flat.dtype).eps if flat.is_floating_point() else 0.0
-    real = span > 16 * eps * torch.maximum(lo.abs(), hi.abs())
-    safe = torch.where(real, span, torch.ones_like(span))
-    return torch.where(real, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
-
-
-def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of (B, h, w) maps to (B, *size)."""
-    return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-
-
-def check_positive(**values) -> None:
-    """Raise ``ValueError`` naming each argument that is not a positive whole
-    number (``None`` passes: it means "the default")."""
-    for name, v in values.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
-            raise ValueError(f"{name} must be a positive whole number, got {v!r}")
-
-
-def check_logits(out, model: nn.Module) -> torch.Tensor:
-    """The model's output, checked to be (B, classes) logits."""
-    if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Explain a model whose "
-                        "forward returns the logits: wrap it, e.g. a module whose forward returns "
-                        "model(x)['logits'] or model(x)[0].")
-    return out
-
-
-def check_input(model: nn.Module, x) -> torch.Tensor:
-    """Validate a batch for ``model`` and move it to the model's device."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError("cam_helpers was called inside torch.inference_mode(), where no gradient can flow and "
-                           "no tensor can be recorded for later: call it outside (it manages torch.no_grad and "
-                           "eval mode itself).")
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor batch of shape (B, C, H, W), got {type(x).__name__}")
-    if x.dim() == 3:
-        raise ValueError(f"expected a batch of shape (B, C, H, W), got one image of shape {tuple(x.shape)}; "
-                         "add the batch dimension with x[None] (or x.unsqueeze(0))")
-    if x.dim() != 4:
-        raise ValueError(f"expected a batch of shape (B, C, H, W), got shape {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(f"the batch is empty (shape {tuple(x.shape)}): give at least one image")
-    if not x.is_floating_point():
-        raise TypeError(f"expected a float batch, got {x.dtype}; preprocess images first "
-                        "(cam_helpers.data.to_tensor for scenes, cam_helpers.data.load_image for photos)")
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is not None and x.shape[1] != conv.in_channels:
-        raise ValueError(f"the model's first convolution takes {conv.in_channels} channels, "
-                         f"the batch has {x.shape[1]} (shape {tuple(x.shape)})")
-    device, dtype = model_device_dtype(model, x)
-    bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
-    if bad.any():
-        raise ValueError(f"the batch has pixels that are not finite (NaN or infinite) in image(s) "
-                         f"{bad.nonzero().flatten().tolist()}; the logits, the predicted class and the map "
-                         "would all be meaningless. Check the preprocessing of those images.")
-    return x.to(device=device, dtype=dtype)
-
-
-def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:
-    """(B,) long tensor of classes: ``None`` -> predicted, int -> every image,
-    sequence -> one per image. Out-of-range classes raise ``IndexError``."""
-    batch, classes = logits.shape
-    if targets is None:
-        return logits.argmax(1)
-    t = torch.as_tensor(targets, device=logits.device).flatten()
-    if t.dtype == torch.bool or (t.is_floating_point() and not (torch.isfinite(t) & (t == t.round())).all()) \
-            or t.is_complex():
-        raise TypeError(f"targets are class indices, whole numbers from 0 to {classes - 1}; got {targets!r}. "
-                        "(They would otherwise be truncated silently: 2.7 would explain class 2.)")
-    t = t.long()
-    if t.numel() == 1:
-        t = t.expand(batch)
-    elif t.numel() != batch:
-        raise ValueError(f"got {t.numel()} targets for a batch of {batch} images; "
-                         "give one class per image, a single int, or None for the predicted class")
-    bad = (t < 0) | (t >= classes)
-    if bad.any():
-        raise IndexError(f"class index {int(t[bad][0])} is out of range: the model has {classes} "
-                         f"classes (0 to {classes - 1})")
-    return t
+__all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
+           "linear_head", "normalize", "register_cam", "resolve_targets", "upsample"]
 
 
 def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
@@ -160,18 +48,6 @@ def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
     return module
 
 
-def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
-    """Half and bfloat16 tensors in float32: the rules' sums and powers
-    (Grad-CAM++'s :math:`\sum A \cdot g^3`) overflow or underflow in 16 bits,
-    which turns a map into zeros without a word."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-def _result(raw: torch.Tensor, size, targets, logits, layer: str, method: str) -> CAMResult:
-    return CAMResult(raw.detach(), normalize(upsample(F.relu(raw.detach()), size)),
-                     targets, logits.detach(), layer, method)
-
-
 class Explainer:
     """One forward pass of ``x`` with ``layers`` captured; maps for any class
     and any captured layer reuse it.
@@ -179,6 +55,7 @@ class Explainer:
     >>> ex = Explainer(model, x, ["layer3", "layer4"])
     >>> ex.grad_cam("layer4", targets=281)   # one backward pass, cached per class
     >>> ex.cam("layer4", targets=285)        # no backward pass at all
+    >>> ex.explain("eigen_grad_cam", "layer4", 281)   # any registered CAM by name
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, layers: LayerRef | Sequence[LayerRef] | None = None):
@@ -233,17 +110,24 @@ class Explainer:
                 self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
         return self._grads[key]
 
-    def _weighted(self, layer: LayerRef | None, targets: Targets, rule, method: str,
-                  gradients: bool = True) -> CAMResult:
-        """The shared core: ``raw = ReLU(sum_k W_k * A_k)`` with ``W = rule(A, dY/dA)``,
-        per channel (B, K, 1, 1) or per position (B, K, h, w). Gradient-free
-        rules (``gradients=False``) get ``None`` for dY/dA, and no backward pass runs."""
-        name = self._layer(layer)
+    def apply_rule(self, name: str, layer: LayerRef | None = None, targets: Targets = None, **options) -> CAMResult:
+        """The shared core: the registered rule of ``name`` on the layer's
+        activations and (if the record says it needs them) their gradients,
+        in float32 at least (half-precision sums overflow)."""
+        record = get(name, "cam")
+        layer_name = self._layer(layer)
         t = self.targets(targets)
-        acts = _at_least_float32(self.activations[name].detach())
-        grads = _at_least_float32(self.gradients(t)[name]) if gradients else None
-        raw = F.relu((rule(acts, grads) * acts).sum(1))
-        return _result(raw, self.size, t, self.logits, name, method)
+        acts = at_least_float32(self.activations[layer_name].detach())
+        grads = at_least_float32(self.gradients(t)[layer_name]) if record.backward else None
+        raw = record.rule(acts, grads, **options)
+        return cam_result(raw, self.size, t, self.logits, layer_name, name)
+
+    def _weights_result(self, layer: LayerRef | None, t: torch.Tensor, weights_of, method: str) -> CAMResult:
+        """``raw = sum_k w_k A^k`` with per-channel weights from a perturbation."""
+        name = self._layer(layer)
+        acts = at_least_float32(self.activations[name].detach())
+        raw = rules.weighted(weights_of(acts).to(acts.dtype), acts)
+        return cam_result(raw, self.size, t, self.logits, name, method)
 
     def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
                  counterfactual: bool = False) -> CAMResult:
@@ -252,12 +136,11 @@ class Explainer:
         .. math:: \alpha_k^c = \frac{1}{Z}\sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
                   L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
 
-        ``counterfactual=True`` negates the gradients (the paper's
-        counterfactual explanations): the map then shows what speaks
-        *against* class c.
+        ``raw`` is the sum before the ReLU. ``counterfactual=True`` negates
+        the gradients (the paper's counterfactual explanations): the map then
+        shows what speaks *against* class c.
         """
-        sign = -1 if counterfactual else 1
-        return self._weighted(layer, targets, lambda a, g: sign * g.mean((2, 3), keepdim=True), "grad_cam")
+        return self.apply_rule("grad_cam", layer, targets, counterfactual=counterfactual)
 
     def grad_cam_pp(self, layer: LayerRef | None = None, targets: Targets = None, eps: float = 0.0) -> CAMResult:
         r"""Grad-CAM++ (Chattopadhay et al. 2018, eqs. 10 and 19): positive
@@ -271,13 +154,7 @@ class Explainer:
         ``eps`` is added to the denominator (pytorch-grad-cam uses 1e-6; the
         paper has none, and for small gradients the two differ).
         """
-        def rule(a, g):
-            g2 = g * g
-            denom = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * g + eps
-            alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
-                                torch.zeros_like(g))
-            return (alpha * F.relu(g)).sum((2, 3), keepdim=True)
-        return self._weighted(layer, targets, rule, "grad_cam_pp")
+        return self.apply_rule("grad_cam_pp", layer, targets, eps=eps)
 
     def xgrad_cam(self, layer: LayerRef | None = None, targets: Targets = None, eps: float = 0.0) -> CAMResult:
         r"""XGrad-CAM (Fu et al. 2020, eq. 15): gradients weighted by the
@@ -288,22 +165,18 @@ class Explainer:
         A channel whose activations sum to zero gets weight zero. ``eps`` is
         added to the sum (pytorch-grad-cam uses 1e-7; the paper has none).
         """
-        def rule(a, g):
-            total = a.sum((2, 3), keepdim=True) + eps
-            safe = torch.where(total != 0, total, torch.ones_like(total))
-            return torch.where(total != 0, (a * g).sum((2, 3), keepdim=True) / safe, torch.zeros_like(total))
-        return self._weighted(layer, targets, rule, "xgrad_cam")
+        return self.apply_rule("xgrad_cam", layer, targets, eps=eps)
 
     def layer_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
         r"""LayerCAM (Jiang et al. 2021, eq. 5): one weight per position, the
         positive gradient. :math:`L^c = \mathrm{ReLU}(\sum_k \mathrm{ReLU}(g^k) \odot A^k)`."""
-        return self._weighted(layer, targets, lambda a, g: F.relu(g), "layer_cam")
+        return self.apply_rule("layer_cam", layer, targets)
 
     def hires_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
         r"""HiResCAM (Draelos & Carin 2020): the gradient itself, position by
         position. :math:`L^c = \mathrm{ReLU}(\sum_k g^k \odot A^k)`. On a GAP +
         linear model it equals CAM / Z exactly, like Grad-CAM."""
-        return self._weighted(layer, targets, lambda a, g: g, "hires_cam")
+        return self.apply_rule("hires_cam", layer, targets)
 
     def eigen_cam(self, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
         r"""Eigen-CAM (Muhammad & Yeasin 2020): the projection of the centred
@@ -313,18 +186,7 @@ class Explainer:
         ``raw`` is the projection (sign fixed so that it correlates positively
         with the mean activation; the SVD's sign is arbitrary).
         """
-        name = self._layer(layer)
-        t = self.targets(targets)
-        acts = _at_least_float32(self.activations[name].detach())   # no SVD in half precision on the CPU
-        b, k, h, w = acts.shape
-        flat = acts.flatten(2).transpose(1, 2)                  # (B, hw, K)
-        centred = flat - flat.mean(1, keepdim=True)
-        _, _, vh = torch.linalg.svd(centred, full_matrices=False)
-        proj = (centred @ vh[:, 0, :, None])[..., 0]            # (B, hw)
-        mean_map = flat.mean(2)
-        sign = torch.sign(((proj - proj.mean(1, keepdim=True)) * (mean_map - mean_map.mean(1, keepdim=True))).sum(1))
-        raw = (proj * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]).view(b, h, w)
-        return _result(raw, self.size, t, self.logits, name, "eigen_cam")
+        return self.apply_rule("eigen_cam", layer, targets)
 
     def cam(self, layer: LayerRef | None = None, targets: Targets = None,
             head: LayerRef | None = None) -> CAMResult:
@@ -356,24 +218,25 @@ class Explainer:
                 "differ from that: something other than global average pooling sits between the layer and "
                 "the head. Use grad_cam, or the layer right before the pooling.")
         raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
-        return _result(raw, self.size, t, self.logits, name, "cam")
+        return cam_result(raw, self.size, t, self.logits, name, "cam")
 
     def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int | None = None,
-                  top_k: int | None = None, weighting: str = "probability", skip_constant: bool = True,
-                  align_corners: bool = False, fast_layout: bool = True, progress: bool | None = None) -> CAMResult:
+                  top_k: int | None = None, skip_constant: bool = True, progress: bool | None = None,
+                  like: str = "paper") -> CAMResult:
         r"""Score-CAM (Wang et al. 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)` with
         :math:`w_k^c` the class score of the input masked by channel k
         (:func:`cam_helpers.perturbation.score_weights`). One forward pass per
         channel, batched; ``top_k`` keeps only the k channels of largest
-        spatial variance (the "faster Score-CAM" option)."""
+        spatial variance (the "faster Score-CAM" option). ``like="pytorch-grad-cam"``
+        scores as that library does (:data:`cam_helpers.perturbation.SCORE_CAM_PRESETS`;
+        with ``skip_constant=False`` its maps agree to 1e-4)."""
         from .perturbation import score_weights
         t = self.targets(targets)
 
-        def rule(acts, _):
+        def weights_of(acts):
             return score_weights(self.model, self.x, acts.to(self.x.dtype), t, batch_size=batch_size, top_k=top_k,
-                                 weighting=weighting, skip_constant=skip_constant, align_corners=align_corners,
-                                 fast_layout=fast_layout, progress=progress)[:, :, None, None]
-        return self._weighted(layer, t, rule, "score_cam", gradients=False)
+                                 like=like, skip_constant=skip_constant, progress=progress)[:, :, None, None]
+        return self._weights_result(layer, t, weights_of, "score_cam")
 
     def ablation_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int = 64,
                      skip_constant: bool = True, progress: bool | None = None) -> CAMResult:
@@ -385,39 +248,95 @@ class Explainer:
         t = self.targets(targets)
         module = resolve_layer(self.model, self._layer(layer))[1]
 
-        def rule(acts, _):
+        def weights_of(acts):
             return ablation_weights(self.model, module, self.x, acts.to(self.x.dtype), self.logits.detach(), t, batch_size=batch_size,
                                     skip_constant=skip_constant, progress=progress)[:, :, None, None]
-        return self._weighted(layer, t, rule, "ablation_cam", gradients=False)
+        return self._weights_result(layer, t, weights_of, "ablation_cam")
 
-    def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None) -> CAMResult:
-        """``explain("grad_cam", layer, targets)``: pick a method by name."""
-        if method not in METHODS:
-            raise KeyError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-        return getattr(self, method)(layer, targets)
-
-
-METHODS = ("cam", "grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "hires_cam", "score_cam",
-           "ablation_cam", "eigen_cam")
+    def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None, **options) -> CAMResult:
+        """``explain("grad_cam", layer, targets, **options)``: any registered CAM by name."""
+        get(method, "cam")   # unknown names raise KeyError with the choices
+        own = getattr(type(self), method, None)
+        if callable(own):
+            return own(self, layer, targets, **options)
+        return self.apply_rule(method, layer, targets, **options)
 
 
-def _one_shot(method: str):
-    """``method(model, x, layer=None, targets=None, **options)``: one
-    Explainer, one map. The forward pass records nothing before ``layer``."""
+# --------------------------------------------------------------------------
+# The records, and the public functions made from them
+# --------------------------------------------------------------------------
+
+def _public(name: str, options_from: Callable) -> Callable:
+    """``name(model, x, layer=None, targets=None, **options)``: one Explainer,
+    one map, with the real signature and the formula in ``help()``. The
+    forward pass records nothing before ``layer``."""
     def explain(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
                 **options) -> CAMResult:
-        return getattr(Explainer(model, x, layer), method)(layer, targets, **options)
-    explain.__name__ = explain.__qualname__ = method
-    explain.__doc__ = f"{method} for a batch: see :meth:`Explainer.{method}`. Same call shape as every CAM method."
+        return Explainer(model, x, layer).explain(name, layer, targets, **options)
+    skip = {"self", "acts", "grads", "layer", "targets"}
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
+           for p in inspect.signature(options_from).parameters.values() if p.name not in skip]
+    common = list(inspect.signature(explain).parameters.values())[:4]
+    explain.__signature__ = inspect.Signature(common + own, return_annotation=CAMResult)
+    explain.__name__ = explain.__qualname__ = name
+    explain.__doc__ = (f"{name}(model, x, layer=None, targets=None, **options) for a batch; the same as "
+                       f"``Explainer(model, x, layer).explain({name!r}, ...)``.\n\n{inspect.getdoc(options_from)}")
     return explain
 
 
-cam = _one_shot("cam")
-grad_cam = _one_shot("grad_cam")
-grad_cam_pp = _one_shot("grad_cam_pp")
-xgrad_cam = _one_shot("xgrad_cam")
-layer_cam = _one_shot("layer_cam")
-hires_cam = _one_shot("hires_cam")
-score_cam = _one_shot("score_cam")
-ablation_cam = _one_shot("ablation_cam")
-eigen_cam = _one_shot("eigen_cam")
+def register_cam(name: str, rule: Callable | None = None, *, paper: str, url: str, formula: str,
+                 backward: bool = True, class_specific: bool = True, cost: str = "1 forward + 1 backward",
+                 expensive: bool = False) -> Method:
+    """Register a CAM method and make its public function: with a ``rule``
+    (``rule(acts, grads, **options) -> raw``) nothing else is needed;
+    ``Explainer.explain(name)`` and the explorer find it."""
+    own = getattr(Explainer, name, None)
+    if rule is None and own is None:
+        raise ValueError(f"{name!r} needs a rule (or an Explainer method)")
+    fn = _public(name, own if own is not None else rule)
+    return register(Method(name=name, family="cam", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
+                           class_specific=class_specific, controls=("layer",), to_map=relu_map, cost=cost,
+                           expensive=expensive, rule=rule))
+
+
+cam = register_cam(
+    "cam", paper="Zhou et al. 2016, Learning Deep Features for Discriminative Localization, CVPR",
+    url="https://arxiv.org/abs/1512.04150", formula="M_c = sum_k w^c_k A^k (w: the linear head's weights)",
+    backward=False, cost="1 forward").fn
+grad_cam = register_cam(
+    "grad_cam", rules.grad_cam, paper="Selvaraju et al. 2017, Grad-CAM, ICCV",
+    url="https://arxiv.org/abs/1610.02391", formula="w_k = mean_ij dy/dA^k_ij").fn
+grad_cam_pp = register_cam(
+    "grad_cam_pp", rules.grad_cam_pp, paper="Chattopadhay et al. 2018, Grad-CAM++, WACV",
+    url="https://arxiv.org/abs/1710.11063",
+    formula="w_k = sum_ij alpha_ij ReLU(g_ij), alpha = g^2 / (2 g^2 + sum A g^3)").fn
+xgrad_cam = register_cam(
+    "xgrad_cam", rules.xgrad_cam, paper="Fu et al. 2020, Axiom-based Grad-CAM, BMVC",
+    url="https://arxiv.org/abs/2008.02312", formula="w_k = sum_ij (A_ij / sum A) g_ij").fn
+layer_cam = register_cam(
+    "layer_cam", rules.layer_cam, paper="Jiang et al. 2021, LayerCAM, IEEE TIP",
+    url="https://doi.org/10.1109/TIP.2021.3089943", formula="w_ij = ReLU(g_ij), per position").fn
+hires_cam = register_cam(
+    "hires_cam", rules.hires_cam, paper="Draelos & Carin 2020, HiResCAM",
+    url="https://arxiv.org/abs/2011.08891", formula="w_ij = g_ij, per position").fn
+score_cam = register_cam(
+    "score_cam", paper="Wang et al. 2020, Score-CAM, CVPR Workshops", url="https://arxiv.org/abs/1910.01279",
+    formula="w_k = softmax score of x masked by up(A^k)", backward=False,
+    cost="1 + K forwards (K channels, or top_k)", expensive=True).fn
+ablation_cam = register_cam(
+    "ablation_cam", paper="Desai & Ramaswamy 2020, Ablation-CAM, WACV",
+    url="https://openaccess.thecvf.com/content_WACV_2020/html/Desai_Ablation-CAM_Visual_Explanations_for_Deep_"
+        "Convolutional_Network_via_Gradient-free_Localization_WACV_2020_paper.html",
+    formula="w_k = (y - y with channel k zeroed) / y", backward=False,
+    cost="1 forward + K passes through the layers after `layer`", expensive=True).fn
+eigen_cam = register_cam(
+    "eigen_cam", rules.eigen_cam, paper="Muhammad & Yeasin 2020, Eigen-CAM, IJCNN",
+    url="https://arxiv.org/abs/2008.00299", formula="first principal component of A", backward=False,
+    class_specific=False, cost="1 forward + an SVD").fn
+eigen_grad_cam = register_cam(
+    "eigen_grad_cam", rules.eigen_grad_cam, paper="Muhammad & Yeasin 2020, Eigen-CAM, IJCNN (sec. 3.2)",
+    url="https://arxiv.org/abs/2008.00299", formula="first principal component of g * A",
+    cost="1 forward + 1 backward + an SVD").fn
+
+# The CAM family's names, in registration order (notebooks iterate over it).
+METHODS = names("cam")

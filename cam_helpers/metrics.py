@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cams import CAMResult, Targets, check_input, check_positive, resolve_targets, upsample
+from .core import CAMResult, Targets, check_input, check_positive, resolve_targets, upsample
 from .hooks import frozen_eval, model_device_dtype
 from .perturbation import BATCH_BUDGET, fast_inference
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .cams import check_positive
+from .core import check_positive
 from .hooks import frozen_eval
 
 
@@ -121,28 +121,40 @@ def _bar(total: int, progress: bool | None, desc: str):
                 leave=False)
 
 
+# How Score-CAM scores a masked image. "paper": the class probability
+# (Algorithm 1 and the authors' code), masks upsampled with
+# align_corners=False. "pytorch-grad-cam": what its ScoreCAM does (the oracle
+# tests and the benchmark use it): the class logits softmax-normalised across
+# channels, masks upsampled as UpsamplingBilinear2d does (align_corners=True)
+# and 1e-8 added to each mask's span.
+SCORE_CAM_PRESETS = {
+    "paper": {"weighting": "probability", "align_corners": False, "eps": 0.0},
+    "pytorch-grad-cam": {"weighting": "channel_softmax", "align_corners": True, "eps": 1e-8},
+}
+
+
 def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets: torch.Tensor, *,
-                  batch_size: int | None = None, top_k: int | None = None, weighting: str = "probability",
-                  skip_constant: bool = True, align_corners: bool = False, fast_layout: bool = True,
+                  batch_size: int | None = None, top_k: int | None = None, like: str = "paper",
+                  skip_constant: bool = True, fast_layout: bool = True,
                   progress: bool | None = None) -> torch.Tensor:
     r"""Score-CAM channel weights (Wang et al. 2020), (B, K).
 
     Each channel is upsampled to the input size and scaled to [0, 1]
     (:math:`H_k`); the input masked by it is scored:
 
-    - ``weighting="probability"`` (the paper's Algorithm 1 and its authors'
-      code): :math:`w_k = \mathrm{softmax}(f(X \odot H_k))_c`, the class
+    - ``like="paper"`` (Algorithm 1 and its authors' code):
+      :math:`w_k = \mathrm{softmax}(f(X \odot H_k))_c`, the class
       probability of the masked image.
-    - ``weighting="channel_softmax"`` (pytorch-grad-cam): the class *logits*
-      of the masked images, softmax-normalised across channels.
+    - ``like="pytorch-grad-cam"``: the class *logits* of the masked images,
+      softmax-normalised across channels, with that library's upsampling and
+      epsilon (:data:`SCORE_CAM_PRESETS`).
 
-    ``align_corners=True`` upsamples as pytorch-grad-cam does
-    (``UpsamplingBilinear2d``); the paper's code uses ``False``.
     Skipped channels get weight 0. ``fast_layout`` runs the masked passes in
     channels-last memory layout (:class:`channels_last`).
     """
-    if weighting not in ("probability", "channel_softmax"):
-        raise ValueError(f"weighting is 'probability' or 'channel_softmax', got {weighting!r}")
+    if like not in SCORE_CAM_PRESETS:
+        raise ValueError(f"like is one of {tuple(SCORE_CAM_PRESETS)}, got {like!r}")
+    weighting, align_corners, eps = SCORE_CAM_PRESETS[like].values()
     keep = _channels(acts, skip_constant, top_k)
     check_positive(top_k=top_k)
     top_k = None if top_k is None else int(top_k)
@@ -159,7 +171,7 @@ def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets
                                    align_corners=align_corners)[:, 0]
                 lo = up.flatten(1).amin(1)[:, None, None]
                 hi = up.flatten(1).amax(1)[:, None, None]
-                masks = (up - lo) / (hi - lo + (1e-8 if align_corners else 0) + (hi == lo))
+                masks = (up - lo) / (hi - lo + eps + (hi == lo))
                 out = model((x[b:b + 1] * masks[:, None]).contiguous(memory_format=layout))
                 scores[b, chunk] = (out.softmax(1) if weighting == "probability" else out)[:, targets[b]]
                 bar.update(len(chunk))

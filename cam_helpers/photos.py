@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageOps
 
 from . import efficientnet_lite as lite
-from .cams import check_positive
+from .core import check_positive
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
 BOXES = IMAGES_DIR / "boxes.json"

@@ -21,21 +21,27 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .cams import CAMResult, Targets, check_input, check_logits, check_positive, normalize, resolve_targets, upsample
+from .core import CAMResult, Targets, check_input, check_logits, check_positive, normalize, relu_map, resolve_targets, upsample
+from .registry import Method, lookup, methods, register
 from .hooks import LayerRef, frozen_eval, model_lock
 from .perturbation import auto_batch
 
 
-def _abs_max(raw: torch.Tensor) -> torch.Tensor:
+def abs_max_map(raw: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Largest absolute value over colour channels, scaled to [0, 1] per image (Simonyan et al. 2014)."""
     return normalize(raw.abs().amax(1))
 
 
-def _positive_sum(raw: torch.Tensor) -> torch.Tensor:
+def positive_sum_map(raw: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Sum over colour channels, ReLU (the positive evidence), scaled to [0, 1] per image."""
     return normalize(F.relu(raw.sum(1)))
 
 
-def _result(raw, targets, logits, method, layer="input", reduce=_abs_max) -> CAMResult:
-    return CAMResult(raw.detach(), reduce(raw.detach()), targets, logits.detach(), layer, method)
+def _result(raw, targets, logits, method, layer="input") -> CAMResult:
+    """A pixel method's result; ``map`` by the method's registered ``to_map``."""
+    raw = raw.detach()
+    reduce = next(m.to_map for m in methods("pixel") if m.name == method)
+    return CAMResult(raw, reduce(raw, tuple(raw.shape[-2:])), targets, logits.detach(), layer, method)
 
 
 def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
@@ -73,9 +79,10 @@ def _slice(targets: Targets, start: int, n: int) -> Targets:
 def saliency(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
              batch_size: int | None = None) -> CAMResult:
     r"""Vanilla gradient saliency (Simonyan et al. 2014): :math:`|\partial y^c / \partial x|`.
-    ``map`` is the maximum over colour channels."""
+    ``raw`` is the signed gradient; ``map`` the maximum of its absolute value
+    over colour channels, as in the paper."""
     g, logits, t = input_gradients(model, x, targets, batch_size)
-    return _result(g.abs(), t, logits, "saliency")
+    return _result(g, t, logits, "saliency")
 
 
 class _GuidedClamp(torch.autograd.Function):
@@ -203,8 +210,9 @@ def guided_grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = 
     gc = grad_cam(model, x, layer, targets)
     gb = guided_backprop(model, x, None, gc.targets)
     size = tuple(x.shape[-2:])
-    up = (upsample(gc.raw, size) if interpolation == "bilinear"
-          else F.interpolate(gc.raw[:, None], size=size, mode=interpolation)[:, 0])
+    positive = F.relu(gc.raw)   # the Grad-CAM map L^c, after its ReLU
+    up = (upsample(positive, size) if interpolation == "bilinear"
+          else F.interpolate(positive[:, None], size=size, mode=interpolation)[:, 0])
     return _result(gb.raw * up[:, None], gc.targets, gc.logits, "guided_grad_cam", gc.layer)
 
 
@@ -253,7 +261,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
         points = base[b] + alphas[k, None, None, None] * (x[b] - base[b])
         g, _, _ = input_gradients(model, points, t[b])
         total.index_add_(0, b, g * weights[k, None, None, None])
-    return _result((x - base) * total, t, logits, "integrated_gradients", reduce=_positive_sum)
+    return _result((x - base) * total, t, logits, "integrated_gradients")
 
 
 def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
@@ -289,7 +297,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
                 for (i, j), d in zip(chunk, drops):
                     total[i:i + window, j:j + window] += d
             attr[k] = (total / count.clamp(min=1)).expand(c, h, w)
-    return _result(attr, t, logits, "occlusion", reduce=_positive_sum)
+    return _result(attr, t, logits, "occlusion")
 
 
 def _starts(size: int, window: int, stride: int) -> list[int]:
@@ -325,16 +333,37 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     step = batch_size * samples if batch_size else auto_batch(x, None)
     raws = [base(model, noisy[i:i + step], layer, reps[i:i + step], **options).raw for i in range(0, len(noisy), step)]
     raw = torch.cat(raws).view(x.shape[0], samples, *raws[0].shape[1:]).mean(1)
-    fn = base
-    while isinstance(fn, functools.partial):   # smooth_grad(base=partial(integrated_gradients, steps=4))
-        fn = fn.func
-    name = getattr(fn, "__name__", "base")
-    if raw.dim() == 3:  # a CAM base: (B, h, w) maps
-        return CAMResult(raw, normalize(upsample(F.relu(raw), tuple(x.shape[-2:]))), t, logits, layer or "",
-                         f"smooth_grad({name})")
-    reduce = _positive_sum if name in ("integrated_gradients", "occlusion") else _abs_max
-    return _result(raw, t, logits, f"smooth_grad({name})", reduce=reduce)
+    # How the averaged raw becomes a map is the base method's business: its record says.
+    record = lookup(base)   # through functools.partial(integrated_gradients, steps=4) too
+    fn = base.func if isinstance(base, functools.partial) else base
+    name = record.name if record else getattr(fn, "__name__", "base")
+    reduce = record.to_map if record else relu_map if raw.dim() == 3 else abs_max_map
+    where = (layer or "") if raw.dim() == 3 else "input"
+    return CAMResult(raw, reduce(raw, tuple(x.shape[-2:])), t, logits, where, f"smooth_grad({name})")
 
 
-PIXEL_METHODS = {"saliency": saliency, "guided_backprop": guided_backprop, "guided_grad_cam": guided_grad_cam,
-                 "smooth_grad": smooth_grad, "integrated_gradients": integrated_gradients, "occlusion": occlusion}
+def _pixel(fn, paper: str, url: str, formula: str, to_map=abs_max_map, cost: str = "1 forward + 1 backward",
+           backward: bool = True, controls: tuple[str, ...] = (), expensive: bool = False) -> Method:
+    return register(Method(name=fn.__name__, family="pixel", fn=fn, paper=paper, url=url, formula=formula,
+                           backward=backward, class_specific=True, controls=controls, to_map=to_map, cost=cost,
+                           expensive=expensive))
+
+
+_pixel(saliency, "Simonyan et al. 2014, Deep Inside Convolutional Networks, ICLR Workshop",
+       "https://arxiv.org/abs/1312.6034", "max_c |dy/dx_c|")
+_pixel(guided_backprop, "Springenberg et al. 2015, Striving for Simplicity, ICLR Workshop",
+       "https://arxiv.org/abs/1412.6806", "dy/dx with each ReLU passing only positive gradients of positive inputs")
+_pixel(guided_grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV", "https://arxiv.org/abs/1610.02391",
+       "guided backpropagation * up(Grad-CAM)", cost="2 forwards + 2 backwards", controls=("layer",))
+_pixel(smooth_grad, "Smilkov et al. 2017, SmoothGrad", "https://arxiv.org/abs/1706.03825",
+       "mean of the base method over noisy copies", cost="samples x the base method (16 by default)",
+       controls=("layer",), expensive=True)
+_pixel(integrated_gradients, "Sundararajan et al. 2017, Axiomatic Attribution for Deep Networks, ICML",
+       "https://arxiv.org/abs/1703.01365", "(x - x') * integral of dy/dx along the path", to_map=positive_sum_map,
+       cost="steps x (1 forward + 1 backward) (32 by default)", expensive=True)
+_pixel(occlusion, "Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, ECCV",
+       "https://arxiv.org/abs/1311.2901", "mean score drop when a window covering the pixel is blanked",
+       to_map=positive_sum_map, cost="1 forward per window position", backward=False, expensive=True)
+
+# The pixel methods by name (every one has the common call shape).
+PIXEL_METHODS = {m.name: m.fn for m in methods("pixel")}

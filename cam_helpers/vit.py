@@ -36,7 +36,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .cams import CAMResult, Targets, _result, check_input, resolve_targets
+from .core import CAMResult, Targets, cam_result, check_input, relu_map, resolve_targets
+from .registry import Method, get, methods, register
+from . import rules
 from .hooks import HookSession, LayerNotFoundError, frozen_eval
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -364,7 +366,7 @@ class ViTExplainer:
         return cls_row[..., 1:].reshape(*cls_row.shape[:-1], *self.grid)
 
     def _result(self, raw, targets, layer: str, method: str) -> CAMResult:
-        return _result(raw, self.size, targets, self.logits, layer, method)
+        return cam_result(raw, self.size, targets, self.logits, layer, method)
 
     def _score(self, t: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.logits if logits is None else logits
@@ -458,7 +460,7 @@ class ViTExplainer:
         i = _block_index(self.model, layer)
         tokens, g = self.token_gradients(i, t, at="ln_1")
         acts, grads = tokens_to_grid(tokens, self.grid), tokens_to_grid(g, self.grid)
-        raw = F.relu((grads.mean((2, 3), keepdim=True) * acts).sum(1))
+        raw = rules.grad_cam(acts, grads)   # the CNN rule on the token grid; signed
         return self._result(raw, t, self.names[i] + ".ln_1", "grad_cam")
 
     def legrad(self, layer: int | str | None = None, targets: Targets = None,
@@ -495,20 +497,10 @@ class ViTExplainer:
                 ) -> CAMResult:
         """Any method of :data:`VIT_METHODS` by name, with the one call shape
         ``(layer, targets, **options)`` (the explorer uses this)."""
-        if method not in VIT_METHODS:
-            raise KeyError(f"unknown ViT method {method!r}; choose from {tuple(VIT_METHODS)}")
+        get(method, "vit")   # unknown names raise KeyError with the choices
         return getattr(self, method)(layer, targets, **options)
 
 
-# name -> (class-specific?, uses layer?, uses head?); the rollouts and LeGrad
-# take a layer too (blocks up to it, one block), but the explorer shows them whole.
-VIT_METHODS = {
-    "attention": (False, True, True),
-    "rollout": (False, False, False),
-    "gradient_rollout": (True, False, False),
-    "grad_cam": (True, True, False),
-    "legrad": (True, False, False),
-}
 
 
 def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
@@ -540,3 +532,29 @@ def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, ta
            layers: Sequence[int | str] | None = None) -> CAMResult:
     """LeGrad (:meth:`ViTExplainer.legrad`)."""
     return ViTExplainer(model, x).legrad(layer, targets, layers)
+
+
+def _vit(name: str, fn, paper: str, url: str, formula: str, backward: bool, class_specific: bool,
+         controls: tuple[str, ...], cost: str) -> Method:
+    return register(Method(name=name, family="vit", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
+                           class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost))
+
+
+_vit("attention", attention_map, "Dosovitskiy et al. 2021, An Image is Worth 16x16 Words, ICLR",
+     "https://arxiv.org/abs/2010.11929", "A[CLS, patches] of one block (one head, or the mean)",
+     backward=False, class_specific=False, controls=("layer", "head"), cost="1 forward")
+_vit("rollout", rollout, "Abnar & Zuidema 2020, Quantifying Attention Flow in Transformers, ACL",
+     "https://arxiv.org/abs/2005.00928", "R = prod_l rownorm((fuse_h A_l + I) / 2), CLS row",
+     backward=False, class_specific=False, controls=("layer",), cost="1 forward")
+_vit("gradient_rollout", gradient_rollout, "Chefer, Gur & Wolf 2021, Generic Attention-model Explainability, ICCV",
+     "https://arxiv.org/abs/2103.15679", "R <- R + E_h[(dy/dA * A)^+] R, CLS row",
+     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
+_vit("grad_cam", grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV (on the tokens of a block)",
+     "https://arxiv.org/abs/1610.02391", "Grad-CAM's rule on the patch tokens after ln_1",
+     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
+_vit("legrad", legrad, "Bousselham et al. 2024, LeGrad", "https://arxiv.org/abs/2404.03214",
+     "mean over blocks of E_h,q[(ds^l/dA^l)^+]", backward=True, class_specific=True, controls=(),
+     cost="1 forward + 1 backward per block")
+
+# The ViT methods' records by name (the explorer reads controls and class-specificity from them).
+VIT_METHODS = {m.name: m for m in methods("vit")}

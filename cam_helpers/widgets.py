@@ -23,15 +23,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cams import METHODS, CAMResult, Explainer
-from .pixels import PIXEL_METHODS
+from . import registry
+from .cams import CAMResult, Explainer
 from .hooks import candidate_layers, default_target_layer
 from .viz import overlay
-from .vit import VIT_METHODS, ViTExplainer
+from .vit import ViTExplainer
 
 
-# Grad-CAM first: it applies to every layer of every model.
-EXPLORER_METHODS = ("grad_cam",) + tuple(m for m in METHODS if m != "grad_cam") + tuple(PIXEL_METHODS)
+def explorer_methods() -> tuple[str, ...]:
+    """Every registered CAM and pixel method, Grad-CAM first (it applies to
+    every layer of every model)."""
+    names = registry.names("cam", "pixel")
+    return ("grad_cam",) + tuple(m for m in names if m != "grad_cam")
+
+
+EXPLORER_METHODS = explorer_methods()
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -132,12 +138,13 @@ class CAMExplorer(_Explorer):
     ``explorer.image.value`` the PNG (image | overlay) on show."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
-                 layers: Sequence[str] | None = None, methods: Sequence[str] = EXPLORER_METHODS,
+                 layers: Sequence[str] | None = None, methods: Sequence[str] | None = None,
                  layer: str | None = None, opacity: float = 0.5, size: int = 256):
         x = _one_image(x)
+        methods = explorer_methods() if methods is None else tuple(methods)
         for m in methods:
-            if m not in METHODS and m not in PIXEL_METHODS:
-                raise KeyError(f"unknown method {m!r}; choose from {EXPLORER_METHODS}")
+            if m not in registry.names("cam", "pixel"):
+                raise KeyError(f"unknown method {m!r}; choose from {explorer_methods()}")
         layers = list(layers) if layers is not None else candidate_layers(model, x)
         layer = layer or default_target_layer(model)
         if layer not in layers:
@@ -157,8 +164,9 @@ class CAMExplorer(_Explorer):
         return self.method.value, self.layer.value, self.klass.value
 
     def _explain(self, method: str, layer: str, klass: int) -> CAMResult:
-        if method in PIXEL_METHODS:
-            return PIXEL_METHODS[method](self.explainer.model, self.explainer.x, layer, klass)
+        record = registry.get(method)
+        if record.family == "pixel":
+            return record.fn(self.explainer.model, self.explainer.x, layer, klass)
         return self.explainer.explain(method, layer, klass)
 
 
@@ -176,9 +184,8 @@ class ViTExplorer(_Explorer):
         self.explainer = ViTExplainer(model, _one_image(x))
         names = self.explainer.names
         heads = self.explainer.attentions[0].shape[1]
-        if method not in VIT_METHODS:
-            raise KeyError(f"unknown ViT method {method!r}; choose from {tuple(VIT_METHODS)}")
-        self.method = widgets.Dropdown(options=list(VIT_METHODS), value=method, description="method")
+        registry.get(method, "vit")   # unknown names raise KeyError with the choices
+        self.method = widgets.Dropdown(options=list(registry.names("vit")), value=method, description="method")
         self.layer = widgets.SelectionSlider(options=[(f"block {i}", i) for i in range(len(names))],
                                              value=len(names) - 1, description="layer",
                                              continuous_update=False, layout=widgets.Layout(width="420px"))
@@ -191,7 +198,8 @@ class ViTExplorer(_Explorer):
         return self.explainer.backward_passes
 
     def _key(self) -> tuple:
-        specific, uses_layer, uses_head = VIT_METHODS[self.method.value]
+        record = registry.get(self.method.value, "vit")
+        specific, uses_layer, uses_head = record.class_specific, "layer" in record.controls, "head" in record.controls
         self.klass.disabled, self.layer.disabled, self.head.disabled = not specific, not uses_layer, not uses_head
         return (self.method.value, self.layer.value if uses_layer else None,
                 self.klass.value if specific else None, self.head.value if uses_head else None)

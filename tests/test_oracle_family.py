@@ -11,7 +11,8 @@ papers, and that we therefore set explicitly here:
   channels and upsamples with align_corners=True (the paper: class probability).
 - Ablation-CAM: compared on post-ReLU layers, where pytorch-grad-cam zeroes the
   channel as the paper does; all channels scored (skip_constant=False).
-- Eigen-CAM: the SVD's sign is arbitrary; compared up to sign.
+- Eigen-CAM and Eigen-Grad-CAM: the SVD's sign is arbitrary; compared up to sign.
+- Every CAM's raw map is compared before pytorch-grad-cam's final ReLU (both signed).
 - Guided Grad-CAM: captum upsamples Grad-CAM with nearest neighbours.
 - Integrated Gradients, trapezoid rule: captum's steps are 1/n, so its weights
   sum to (n-1)/n; ours sum to 1 (the integral of a constant is exact).
@@ -23,7 +24,7 @@ import pytest
 import torch
 from torch import nn
 from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
-from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+from pytorch_grad_cam import AblationCAM, EigenCAM, EigenGradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import cam_helpers as ch
@@ -57,8 +58,21 @@ def test_gradient_cams_match_pytorch_grad_cam(arch, method, Reference, options):
     ours = getattr(ch, method)(model, x, layer, TARGETS, **options)
     with Reference(model, [module]) as ref:
         ref(x, [ClassifierOutputTarget(t) for t in TARGETS])
-        theirs = np.maximum(_their_raw(ref, x, module), 0)
+        theirs = _their_raw(ref, x, module)   # their map before its ReLU: signed, like ours
     assert rel_diff(ours.raw, theirs) < 1e-4, name
+
+
+def test_eigen_grad_cam_matches_up_to_sign(arch):
+    """The registry's proof method: one rule (rules.eigen_grad_cam) and one record."""
+    name, model, layer, module, x = arch
+    ours = ch.eigen_grad_cam(model, x, layer, TARGETS)
+    with EigenGradCAM(model, [module]) as ref:
+        ref(x, [ClassifierOutputTarget(t) for t in TARGETS])
+        theirs = _their_raw(ref, x, module)
+    for i in range(len(x)):
+        assert min(rel_diff(ours.raw[i], theirs[i]), rel_diff(ours.raw[i], -theirs[i])) < 1e-4, name
+    other = ch.eigen_grad_cam(model, x, layer, [t + 1 for t in TARGETS])
+    assert rel_diff(ours.raw, other.raw) > 1e-2   # class-specific, unlike Eigen-CAM
 
 
 def test_eigen_cam_matches_up_to_sign(arch):
@@ -74,8 +88,7 @@ def test_eigen_cam_matches_up_to_sign(arch):
 def test_score_cam_matches_under_their_settings(arch):
     name, model, layer, module, x = arch
     x1 = x[:1]
-    ours = ch.score_cam(model, x1, layer, 3, weighting="channel_softmax", align_corners=True,
-                        skip_constant=False, progress=False)
+    ours = ch.score_cam(model, x1, layer, 3, like="pytorch-grad-cam", skip_constant=False, progress=False)
     with ScoreCAM(model, [module]) as ref:
         theirs = ref(x1, [ClassifierOutputTarget(3)])
     assert np.abs(ours.map.numpy() - theirs).max() < 1e-4, name
@@ -105,7 +118,9 @@ def _relu6_as_relu(model: nn.Module) -> nn.Module:
 
 def test_saliency_and_guided_backprop_match_captum(arch):
     name, model, layer, module, x = arch
-    assert rel_diff(pixels.saliency(model, x, None, TARGETS).raw, Saliency(model).attribute(x, target=TARGETS)) < 1e-4
+    sal = pixels.saliency(model, x, None, TARGETS).raw   # the signed gradient; the map takes |.|, as captum's abs=True
+    assert rel_diff(sal, Saliency(model).attribute(x, target=TARGETS, abs=False)) < 1e-4
+    assert rel_diff(sal.abs(), Saliency(model).attribute(x, target=TARGETS)) < 1e-4
     if any(isinstance(m, nn.ReLU6) for m in model.modules()):
         # captum's GuidedBackprop is the plain gradient on a ReLU6 network; ours is not
         plain = Saliency(model).attribute(x, target=TARGETS, abs=False)
@@ -133,7 +148,7 @@ def test_smooth_grad_matches_noise_tunnel_with_fixed_noise(arch):
     ours = pixels.smooth_grad(model, x, None, TARGETS, samples=4, stdev=0.2)
     torch.manual_seed(11)
     theirs = NoiseTunnel(Saliency(model)).attribute(x, target=TARGETS, nt_type="smoothgrad", nt_samples=4,
-                                                    stdevs=0.2)
+                                                    stdevs=0.2, abs=False)   # the paper averages signed gradients
     assert rel_diff(ours.raw, theirs) < 1e-4, name
 
 

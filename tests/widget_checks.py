@@ -83,14 +83,18 @@ def run_vit(scene) -> None:
     assert torch.allclose(ex.result.raw, vit.attention_map(model, x, 1, head=2).raw, atol=1e-6)
     assert ex.backward_passes == 0
 
-    # a class-specific method: class enabled, head greyed out, one backward pass
+    # a class-specific method: class enabled, head greyed out, one backward pass;
+    # the layer slider sets the last block rolled out (the registry says it is a control)
     ex.method.value = "gradient_rollout"
-    assert not ex.klass.disabled and ex.head.disabled and ex.layer.disabled
+    assert not ex.klass.disabled and ex.head.disabled and not ex.layer.disabled
     assert ex.backward_passes == 1
     other = [o.label for o in scene.objects if o.label != ex.klass.value][0]
     ex.klass.value = other
-    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, targets=other).raw, atol=1e-6)
+    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, 1, other).raw, atol=1e-6)
     assert ex.backward_passes == 2
+    ex.layer.value = 5
+    assert torch.allclose(ex.result.raw, vit.gradient_rollout(model, x, targets=other).raw, atol=1e-6)
+    assert ex.backward_passes == 2   # one backward pass serves every block
 
     # Grad-CAM follows the layer slider; the head control does not matter
     ex.method.value = "grad_cam"
@@ -102,7 +106,7 @@ def run_vit(scene) -> None:
 
     # rollout ignores the class; LeGrad does not
     ex.method.value = "rollout"
-    assert ex.klass.disabled and torch.allclose(ex.result.raw, vit.rollout(model, x).raw, atol=1e-6)
+    assert ex.klass.disabled and torch.allclose(ex.result.raw, vit.rollout(model, x, 4).raw, atol=1e-6)
     ex.method.value = "legrad"
     assert torch.allclose(ex.result.raw, vit.legrad(model, x, targets=other).raw, atol=1e-6)
     before = ex.image.value

@@ -1,0 +1,165 @@
+"""What every method shares: the result type, the checks of inputs and
+targets, and how a raw map becomes a picture.
+
+``CAMResult`` is what every method of the package returns;
+``check_input``, ``check_logits``, ``resolve_targets`` and ``check_positive``
+turn bad arguments into clear errors before any work; ``normalize``,
+``upsample`` and ``relu_map`` make ``map`` from ``raw``.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .hooks import model_device_dtype
+
+Targets = int | Sequence[int] | torch.Tensor | None
+
+
+class NotAGAPModelError(ValueError):
+    """CAM was asked of a model whose logits are not a linear function of the
+    global average of the chosen layer's feature maps."""
+
+
+@dataclass
+class CAMResult:
+    """What every method of the package returns (CAM, pixel and ViT alike).
+
+    raw: the method's own quantity, **signed**, before any final ReLU: the
+        paper's map at the layer's or patch grid's resolution, (B, h, w), or
+        the attribution of every input value, (B, C, H, W), for pixel methods.
+    map: (B, H, W) at input size, in [0, 1]: ``to_map(raw, size)`` of the
+        method's record (:mod:`cam_helpers.registry`). For the CAMs and the
+        ViT methods ``normalize(upsample(relu(raw)))``: the positive
+        evidence; for gradients the largest absolute value over channels.
+    targets: (B,) the class explained for each image.
+    logits: (B, K) the model's output for the batch (detached).
+    layer: the captured layer's dotted name ("input" for pixel methods).
+    method: the method's name.
+    """
+
+    raw: torch.Tensor
+    map: torch.Tensor
+    targets: torch.Tensor
+    logits: torch.Tensor
+    layer: str
+    method: str
+
+
+def normalize(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each (…, H, W) map to [0, 1] by its own min and max. A constant
+    map (including all zeros) becomes all zeros instead of NaN, and so does a
+    map whose span is rounding noise (at most 16 float epsilons of its
+    magnitude: a constant upsampled bilinearly, say), which would otherwise
+    be stretched into a 0/1 pattern."""
+    flat = maps.flatten(-2)
+    lo = flat.min(-1, keepdim=True).values
+    hi = flat.max(-1, keepdim=True).values
+    span = hi - lo
+    eps = torch.finfo(flat.dtype).eps if flat.is_floating_point() else 0.0
+    real = span > 16 * eps * torch.maximum(lo.abs(), hi.abs())
+    safe = torch.where(real, span, torch.ones_like(span))
+    return torch.where(real, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
+
+
+def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (B, h, w) maps to (B, *size)."""
+    return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def check_positive(**values) -> None:
+    """Raise ``ValueError`` naming each argument that is not a positive whole
+    number (``None`` passes: it means "the default")."""
+    for name, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+            raise ValueError(f"{name} must be a positive whole number, got {v!r}")
+
+
+def check_logits(out, model: nn.Module) -> torch.Tensor:
+    """The model's output, checked to be (B, classes) logits."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Explain a model whose "
+                        "forward returns the logits: wrap it, e.g. a module whose forward returns "
+                        "model(x)['logits'] or model(x)[0].")
+    return out
+
+
+def check_input(model: nn.Module, x) -> torch.Tensor:
+    """Validate a batch for ``model`` and move it to the model's device."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("cam_helpers was called inside torch.inference_mode(), where no gradient can flow and "
+                           "no tensor can be recorded for later: call it outside (it manages torch.no_grad and "
+                           "eval mode itself).")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor batch of shape (B, C, H, W), got {type(x).__name__}")
+    if x.dim() == 3:
+        raise ValueError(f"expected a batch of shape (B, C, H, W), got one image of shape {tuple(x.shape)}; "
+                         "add the batch dimension with x[None] (or x.unsqueeze(0))")
+    if x.dim() != 4:
+        raise ValueError(f"expected a batch of shape (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"the batch is empty (shape {tuple(x.shape)}): give at least one image")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a float batch, got {x.dtype}; preprocess images first "
+                        "(cam_helpers.data.to_tensor for scenes, cam_helpers.data.load_image for photos)")
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None and x.shape[1] != conv.in_channels:
+        raise ValueError(f"the model's first convolution takes {conv.in_channels} channels, "
+                         f"the batch has {x.shape[1]} (shape {tuple(x.shape)})")
+    device, dtype = model_device_dtype(model, x)
+    bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
+    if bad.any():
+        raise ValueError(f"the batch has pixels that are not finite (NaN or infinite) in image(s) "
+                         f"{bad.nonzero().flatten().tolist()}; the logits, the predicted class and the map "
+                         "would all be meaningless. Check the preprocessing of those images.")
+    return x.to(device=device, dtype=dtype)
+
+
+def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:
+    """(B,) long tensor of classes: ``None`` -> predicted, int -> every image,
+    sequence -> one per image. Out-of-range classes raise ``IndexError``."""
+    batch, classes = logits.shape
+    if targets is None:
+        return logits.argmax(1)
+    t = torch.as_tensor(targets, device=logits.device).flatten()
+    if t.dtype == torch.bool or (t.is_floating_point() and not (torch.isfinite(t) & (t == t.round())).all()) \
+            or t.is_complex():
+        raise TypeError(f"targets are class indices, whole numbers from 0 to {classes - 1}; got {targets!r}. "
+                        "(They would otherwise be truncated silently: 2.7 would explain class 2.)")
+    t = t.long()
+    if t.numel() == 1:
+        t = t.expand(batch)
+    elif t.numel() != batch:
+        raise ValueError(f"got {t.numel()} targets for a batch of {batch} images; "
+                         "give one class per image, a single int, or None for the predicted class")
+    bad = (t < 0) | (t >= classes)
+    if bad.any():
+        raise IndexError(f"class index {int(t[bad][0])} is out of range: the model has {classes} "
+                         f"classes (0 to {classes - 1})")
+    return t
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """Half and bfloat16 tensors in float32: the rules' sums and powers
+    (Grad-CAM++'s :math:`\sum A \cdot g^3`) overflow or underflow in 16 bits,
+    which turns a map into zeros without a word."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def relu_map(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """ReLU, bilinear upsampling to the input size, scaling to [0, 1] per image (the CAMs and ViT maps)."""
+    return normalize(upsample(F.relu(raw), size))
+
+
+def cam_result(raw: torch.Tensor, size, targets, logits, layer: str, method: str) -> CAMResult:
+    """A :class:`CAMResult` of a map on a grid: ``map = relu_map(raw, size)``."""
+    raw = raw.detach()
+    return CAMResult(raw, relu_map(raw, size), targets, logits.detach(), layer, method)
+
+
