@@ -253,6 +253,12 @@ class Explainer:
                                     skip_constant=skip_constant, progress=progress)[:, :, None, None]
         return self._weights_result(layer, t, weights_of, "ablation_cam")
 
+    def __getattr__(self, name: str):
+        """A CAM registered with only a rule is a method too: ``ex.eigen_grad_cam(layer, targets)``."""
+        if not name.startswith("_") and name in names("cam"):
+            return lambda layer=None, targets=None, **options: self.apply_rule(name, layer, targets, **options)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def explain(self, method: str, layer: LayerRef | None = None, targets: Targets = None, **options) -> CAMResult:
         """``explain("grad_cam", layer, targets, **options)``: any registered CAM by name."""
         get(method, "cam")   # unknown names raise KeyError with the choices

@@ -299,7 +299,7 @@ class ShapesDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple:
         scene = self.scene(index)
-        if self.with_mask:  # for metrics.evaluate: the first object's mask
+        if self.with_mask:  # for evaluation.evaluate: the first object's mask
             return to_tensor(scene.image), scene.label, torch.from_numpy(scene.objects[0].mask)
         return to_tensor(scene.image), scene.label
 

@@ -1,20 +1,17 @@
-"""Measuring explanations.
+"""Measuring explanations: against ground truth and against the model.
 
 Against ground truth (masks or boxes): the pointing game, the energy-based
 pointing game, IoU of a thresholded map, box localisation. Against the model:
 insertion and deletion curves, average drop and increase in confidence.
-Against randomisation: the model-parameter sanity check of Adebayo et al.
-And :func:`evaluate`, which runs any of these over a ``DataLoader``, also
-split across processes under ``torchrun``.
+Statistics: Spearman rank correlation (batched) and bootstrap intervals.
+The sanity checks live in :mod:`cam_helpers.sanity`, the dataset-scale
+evaluation in :mod:`cam_helpers.evaluation`.
 
 Maps are ``result.map``: (B, H, W), non-negative, at the input's size. Every
 function is batched and stays on the maps' device. Each docstring gives the
 paper's definition and any choice we make.
 """
 from __future__ import annotations
-
-import copy
-from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -23,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import CAMResult, Targets, check_input, check_positive, resolve_targets, upsample
-from .hooks import frozen_eval, model_device_dtype
-from .perturbation import BATCH_BUDGET, fast_inference
+from .core import Targets, check_input, check_positive, resolve_targets
+from .hooks import frozen_eval
+from .speed import BATCH_BUDGET, fast_inference
 
 
 def box_masks(boxes, size: tuple[int, int]) -> torch.Tensor:
@@ -64,14 +61,15 @@ def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
     return grown[:, 0] > 0
 
 
-def peak_in_mask(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
+def pointing_game(maps: torch.Tensor, regions, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016): is each map's maximum inside its
-    mask, or within ``tolerance`` pixels of it (Euclidean; the paper uses 15
-    px at 224x224)? maps, masks: (B, H, W). Returns (B,) bool. A map whose
-    maximum is reached at several pixels (a flat top; upsampling makes 2x2
-    ties) hits when any of them is inside, as Quantus counts it, not by
-    whichever comes first in memory. An all-zero map points nowhere and never
-    hits."""
+    region (a mask (B, H, W) or a box (B, 4)), or within ``tolerance`` pixels
+    of it (Euclidean; the paper uses 15 px at 224x224)? Returns (B,) bool. A
+    map whose maximum is reached at several pixels (a flat top; upsampling
+    makes 2x2 ties) hits when any of them is inside, as Quantus counts it,
+    not by whichever comes first in memory. An all-zero map points nowhere
+    and never hits."""
+    masks = _regions(regions, maps)
     _check(maps, masks)
     flat = maps.flatten(1)
     top = flat.max(1, keepdim=True).values
@@ -79,17 +77,17 @@ def peak_in_mask(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) ->
     return ((flat == top) & target).any(1) & (top[:, 0] > 0)
 
 
-def pointing_game(maps: torch.Tensor, regions, tolerance: int = 0) -> torch.Tensor:
-    """The pointing game (Zhang et al. 2016) against masks (B, H, W) or boxes
-    (B, 4): (B,) bool hits. See :func:`peak_in_mask`."""
-    return peak_in_mask(maps, _regions(regions, maps), tolerance)
-
-
 def energy_pointing_game(maps: torch.Tensor, regions) -> torch.Tensor:
     """Energy-based pointing game (Wang et al. 2020, Score-CAM, sec. 4.2): the
-    share of the map's energy inside the box (or mask),
-    ``sum(map * inside) / sum(map)``. (B,) in [0, 1]."""
-    return mass_in_mask(maps, _regions(regions, maps))
+    share of each map's energy inside its region (a mask (B, H, W), 0/1,
+    0/255 or bool, or a box (B, 4)), ``sum(map * inside) / sum(map)``.
+    (B,) in [0, 1]; an all-zero map scores 0."""
+    masks = _regions(regions, maps)
+    _check(maps, masks)
+    masks = (masks != 0).to(maps.device, maps.dtype)
+    total = maps.flatten(1).sum(1)
+    inside = (maps * masks).flatten(1).sum(1)
+    return torch.where(total > 0, inside / total.clamp_min(1e-30), torch.zeros_like(total))
 
 
 def iou(maps: torch.Tensor, regions, threshold: float = 0.5) -> torch.Tensor:
@@ -129,37 +127,36 @@ def box_localisation(maps: torch.Tensor, boxes, threshold: float = 0.15) -> torc
     return torch.tensor(out, device=maps.device)
 
 
-def mass_in_mask(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Share of each map's total mass that lies inside its mask, in [0, 1]
-    (the energy-based pointing game of Wang et al. 2020, Score-CAM).
-    maps, masks: (B, H, W), maps non-negative. An all-zero map scores 0."""
-    _check(maps, masks)
-    masks = (masks != 0).to(maps.device, maps.dtype)   # 0/1, 0/255 and bool masks alike
-    total = maps.flatten(1).sum(1)
-    inside = (maps * masks).flatten(1).sum(1)
-    return torch.where(total > 0, inside / total.clamp_min(1e-30), torch.zeros_like(total))
-
-
 def _average_ranks(v: torch.Tensor) -> torch.Tensor:
-    """Ranks 0..n-1 of a 1-D tensor, ties sharing their average rank."""
-    values, inverse, counts = torch.unique(v, sorted=True, return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    return ((ends - (counts - 1) / 2) - 1)[inverse]
+    """Ranks 0..n-1 along each row of (B, n), ties sharing their average
+    rank; batched, on ``v``'s device."""
+    b, n = v.shape
+    dtype = torch.float32 if v.device.type == "mps" else torch.float64
+    values, order = v.sort(1)
+    start = torch.ones_like(values, dtype=torch.bool)
+    start[:, 1:] = values[:, 1:] != values[:, :-1]
+    group = start.long().cumsum(1) - 1 + torch.arange(b, device=v.device)[:, None] * n   # unique over rows
+    pos = torch.arange(n, device=v.device, dtype=dtype).expand(b, n).flatten()
+    first = torch.zeros(b * n, device=v.device, dtype=dtype).scatter_reduce(0, group.flatten(), pos, "amin",
+                                                                              include_self=False)
+    last = torch.zeros(b * n, device=v.device, dtype=dtype).scatter_reduce(0, group.flatten(), pos, "amax",
+                                                                             include_self=False)
+    average = ((first + last) / 2)[group]
+    return torch.empty_like(average).scatter_(1, order, average)
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation between each pair of maps (B, ...) -> (B,),
     with tied values (the zeros a ReLU leaves) given their average rank.
-    A constant map has no ranking: its correlation is 0."""
+    A constant map has no ranking: its correlation is 0. Batched, on the
+    maps' device."""
     if a.shape != b.shape:
         raise ValueError(f"maps of different shapes: {tuple(a.shape)} and {tuple(b.shape)}")
-    out = []
-    for x, y in zip(a.flatten(1), b.flatten(1)):
-        rx, ry = _average_ranks(x), _average_ranks(y)
-        rx, ry = rx - rx.mean(), ry - ry.mean()
-        denom = (rx.norm() * ry.norm()).item()
-        out.append((rx @ ry).item() / denom if denom > 0 else 0.0)
-    return torch.tensor(out)
+    rx, ry = _average_ranks(a.detach().flatten(1)), _average_ranks(b.detach().to(a.device).flatten(1))
+    rx, ry = rx - rx.mean(1, keepdim=True), ry - ry.mean(1, keepdim=True)
+    denom = rx.norm(dim=1) * ry.norm(dim=1)
+    rho = torch.where(denom > 0, (rx * ry).sum(1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    return rho.float()
 
 
 def bootstrap_ci(scores: torch.Tensor, level: float = 0.95, resamples: int = 2000,
@@ -220,7 +217,7 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
     All B x (n + 1) perturbed inputs run batched (``batch_size`` images per
     pass, sized by the same budget as Score-CAM by default), without autograd,
     in eval mode, and with ``fast`` through
-    :func:`cam_helpers.perturbation.fast_inference` (batch norms folded,
+    :func:`cam_helpers.speed.fast_inference` (batch norms folded,
     channels-last). Same values as :func:`perturbation_curves_loop`, which
     runs the steps one at a time, to float rounding.
     """
@@ -315,138 +312,3 @@ def confidence_change(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, tar
         y = logits.softmax(1).gather(1, t[:, None])[:, 0]
         o = _probabilities(model, x * maps[:, None], t)
     return F.relu(y - o) / y, o > y
-
-
-# --------------------------------------------------------------------------
-# Against randomisation: the sanity check
-# --------------------------------------------------------------------------
-
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, data_range: float = 1.0) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004) of (B, H, W) maps with
-    scikit-image's defaults, as Adebayo et al. used them: a 7x7 uniform
-    window, K1 = 0.01, K2 = 0.03, sample covariances, the mean over the
-    windows that fit in the image. (B,)"""
-    a, b = a[:, None].double(), b[:, None].double()
-    kernel = torch.full((1, 1, window, window), 1.0 / window ** 2, dtype=a.dtype, device=a.device)
-    mean = lambda t: F.conv2d(t, kernel)  # noqa: E731
-    ma, mb = mean(a), mean(b)
-    cov = window ** 2 / (window ** 2 - 1)
-    va, vb = cov * (mean(a * a) - ma ** 2), cov * (mean(b * b) - mb ** 2)
-    vab = cov * (mean(a * b) - ma * mb)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * ma * mb + c1) * (2 * vab + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
-    return s.flatten(1).mean(1).float()
-
-
-def randomisable_layers(model: nn.Module) -> list[str]:
-    """The convolutional and linear layers, in the order the model defines
-    them (input to output): what the sanity check re-initialises."""
-    return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-
-
-def _comparable(result: CAMResult, size) -> torch.Tensor:
-    """A method's signed map at input size: the raw map, summed over colour
-    channels for pixel-space methods."""
-    raw = result.raw.sum(1) if result.raw.dim() == 4 else result.raw
-    return raw if raw.shape[-2:] == tuple(size) else upsample(raw, size)
-
-
-def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[..., CAMResult],
-                        targets: Targets = None, mode: str = "cascading", layers: Sequence[str] | None = None,
-                        seed: int = 0, progress: bool = False) -> dict:
-    """Model-parameter randomisation test (Adebayo et al. 2018, "Sanity
-    Checks for Saliency Maps", sec. 3).
-
-    ``explain(model, x, targets=...)`` returns a :class:`CAMResult` (e.g.
-    ``functools.partial(cam_helpers.grad_cam, layer="layer4")``). The layers
-    (default :func:`randomisable_layers`) are re-initialised with their own
-    ``reset_parameters`` (seeded), from the output down: ``cascading``
-    keeps the earlier randomisations, ``independent`` randomises one layer
-    at a time. The model itself is not touched (a copy is). Targets are held
-    at the trained model's classes (its predictions when ``targets`` is None).
-
-    Returns ``{"layers": [...], "spearman", "spearman_abs", "ssim"}``, each a
-    (len(layers), B) tensor comparing each randomised map with the trained
-    model's: Spearman rank correlation of the signed maps and of their
-    absolute values (at input size), and SSIM of the normalised maps.
-    """
-    if mode not in ("cascading", "independent"):
-        raise ValueError(f"mode must be 'cascading' or 'independent', got {mode!r}")
-    x = check_input(model, x)
-    layers = list(reversed(randomisable_layers(model) if layers is None else list(layers)))
-    base = explain(model, x, targets=targets)
-    t = base.targets
-    size = x.shape[-2:]
-    ref = _comparable(base, size)
-    rows = {"spearman": [], "spearman_abs": [], "ssim": []}
-    work = copy.deepcopy(model)
-    for i, name in enumerate(tqdm(layers, desc=f"{mode} randomisation", disable=not progress, leave=False)):
-        if mode == "independent":
-            work = copy.deepcopy(model)
-        module = dict(work.named_modules())[name]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + i)
-            module.reset_parameters()
-        r = explain(work, x, targets=t)
-        cmp = _comparable(r, size)
-        rows["spearman"].append(spearman(ref.cpu(), cmp.cpu()))
-        rows["spearman_abs"].append(spearman(ref.abs().cpu(), cmp.abs().cpu()))
-        rows["ssim"].append(ssim(base.map, r.map).cpu())
-    return {"layers": layers, **{k: torch.stack(v) for k, v in rows.items()}}
-
-
-# --------------------------------------------------------------------------
-# Over a dataset, in one process or many
-# --------------------------------------------------------------------------
-
-METRICS = ("pointing_game", "energy", "iou", "insertion_auc", "deletion_auc", "average_drop", "increase")
-
-
-def shard(dataset, rank: int | None = None, world_size: int | None = None):
-    """This process's share of ``dataset``: items ``rank, rank + world, ...``.
-    Unlike ``DistributedSampler`` nothing is padded or repeated, so the
-    processes together see every item exactly once."""
-    import torch.distributed as dist
-    if rank is None or world_size is None:
-        on = dist.is_available() and dist.is_initialized()
-        rank = dist.get_rank() if on else 0
-        world_size = dist.get_world_size() if on else 1
-    return torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))
-
-
-def evaluate(model: nn.Module, loader, explain: Callable[..., CAMResult], metrics: Sequence[str] = METRICS[:3],
-             tolerance: int = 0, step: int | None = None, progress: bool = True) -> dict[str, float]:
-    """Mean of each metric over every ``(x, label, mask)`` batch of ``loader``,
-    explaining each image's label with ``explain(model, x, targets=labels)``.
-
-    Under ``torchrun`` (``torch.distributed`` initialised; gloo on the CPU,
-    nccl on GPUs) give each process its :func:`shard` of the dataset: the
-    per-process sums are added across processes, and every process returns
-    the same means as one process over the whole dataset would."""
-    import torch.distributed as dist
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise KeyError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
-    device = model_device_dtype(model)[0]
-    sums = torch.zeros(len(metrics) + 1, dtype=torch.float64, device=device)
-    for x, labels, masks in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        x, labels, masks = x.to(device), labels.to(device), masks.to(device)
-        maps = explain(model, x, targets=labels).map
-        values = {}
-        if "pointing_game" in metrics:
-            values["pointing_game"] = pointing_game(maps, masks, tolerance)
-        if "energy" in metrics:
-            values["energy"] = energy_pointing_game(maps, masks)
-        if "iou" in metrics:
-            values["iou"] = iou(maps, masks)
-        if {"insertion_auc", "deletion_auc"} & set(metrics):
-            values.update(insertion_deletion(model, x, maps, labels, step))
-        if {"average_drop", "increase"} & set(metrics):
-            values["average_drop"], values["increase"] = confidence_change(model, x, maps, labels)
-        for i, name in enumerate(metrics):
-            sums[i] += values[name].double().sum()
-        sums[-1] += len(x)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(sums)
-    means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(metrics)}
-    return {**means, "images": int(sums[-1])}

@@ -4,15 +4,13 @@ channel off). Both are reached through :class:`cam_helpers.cams.Explainer`
 and the functions ``score_cam`` / ``ablation_cam`` there.
 
 They cost one forward pass per channel, so: passes are batched
-(``batch_size``, by default sized by :data:`BATCH_BUDGET`, bounds the memory), run without autograd, show a progress bar
+(``batch_size``, by default sized by :data:`cam_helpers.speed.BATCH_BUDGET`, bounds the memory), run without autograd, show a progress bar
 (``progress``), and skip channels that are constant over the image. A constant
 post-ReLU channel adds one number to every pixel of the map, which the
 per-image min-max normalisation removes; an all-zero channel adds nothing at
 all. (With ``skip_constant=False`` every channel is scored.)
 """
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -21,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import check_positive
 from .hooks import frozen_eval
+from .speed import auto_batch, channels_last
 
 
 def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> torch.Tensor:
@@ -35,85 +34,6 @@ def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> tor
         top.scatter_(1, var.topk(top_k, dim=1).indices, True)
         keep &= top
     return keep
-
-
-# Input values per forward batch when batch_size is not given: on a CPU the cost
-# per image grows with the batch once activations outgrow the caches (for a
-# ResNet-50 at 224x224 on 2 cores, ~45 ms an image at 8, ~80 ms at 64).
-BATCH_BUDGET = 8 * 3 * 224 * 224
-
-
-def auto_batch(x: torch.Tensor, batch_size: int | None) -> int:
-    """``batch_size``, or as many images as :data:`BATCH_BUDGET` input values allow."""
-    check_positive(batch_size=batch_size)
-    return int(batch_size) if batch_size else max(1, BATCH_BUDGET // x[0].numel())
-
-
-class channels_last:
-    """Context manager: the model's 4-D weights in channels-last layout for the
-    duration (oneDNN and cuDNN convolutions run faster on it: for a ResNet-50
-    on 2 CPU cores, ~28 ms an image instead of ~35), and the original tensors
-    put back on exit with their values (so training inside the context keeps
-    its updates; for inference they come back bit for bit). Results change only
-    by float rounding."""
-
-    def __init__(self, model: nn.Module, enabled: bool = True):
-        self.saved = [(p, p.data) for p in model.parameters()
-                      if enabled and p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last)]
-
-    def __enter__(self):
-        for p, data in self.saved:
-            p.data = data.contiguous(memory_format=torch.channels_last)
-        return self
-
-    def __exit__(self, *exc):
-        for p, data in self.saved:
-            if p.data is not data:
-                data.copy_(p.data)
-                p.data = data
-
-
-@contextmanager
-def fast_inference(model: nn.Module, enabled: bool = True, check: torch.Tensor | None = None,
-                   expected: torch.Tensor | None = None):
-    """Context manager yielding a module for many batched inference passes on
-    perturbed inputs (insertion / deletion curves): the model in eval mode with
-    its batch norms folded into the convolutions before them (a ``torch.fx``
-    copy, the original is not touched) and its weights in channels-last layout.
-    In the benchmark's curves section on 2 CPU cores it makes the same batches
-    1.5x (ResNet-18) and 2.6x (``shapes_cnn``) faster. The logits change by
-    float rounding only.
-
-    With ``check`` (a batch of inputs), the copy's logits are compared with the
-    model's on it first (``expected``: the model's logits on ``check`` when the
-    caller has them already, which saves that pass). The model itself (channels-last for the duration) is
-    used where the copy cannot be made (a model ``torch.fx`` cannot trace) or
-    is not worth it (no batch norm), where the check fails, and with
-    ``enabled=False``.
-    """
-    with frozen_eval(model), torch.no_grad():
-        fused = _folded_copy(model, check, expected) if enabled else None
-        if fused is not None:
-            yield fused
-            return
-        with channels_last(model, enabled):
-            yield model
-
-
-def _folded_copy(model: nn.Module, check: torch.Tensor | None, expected: torch.Tensor | None) -> nn.Module | None:
-    from torch.fx.experimental.optimization import fuse
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return None
-    try:
-        fused = fuse(model).to(memory_format=torch.channels_last)  # fuse copies the model
-        if check is not None:
-            want = model(check) if expected is None else expected
-            got = fused(check)
-            if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-3, atol=1e-4):
-                return None
-    except Exception:  # not traceable by torch.fx: use the model as it is
-        return None
-    return fused
 
 
 def _bar(total: int, progress: bool | None, desc: str):

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from .core import CAMResult, Targets, check_input, check_logits, check_positive, normalize, relu_map, resolve_targets, upsample
 from .registry import Method, lookup, methods, register
 from .hooks import LayerRef, frozen_eval, model_lock
-from .perturbation import auto_batch
+from .speed import auto_batch
 
 
 def abs_max_map(raw: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -243,7 +243,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
 
     with baseline :math:`x'` (zeros by default: the mean image after
     normalisation). All ``steps`` points of all images run in batches of
-    ``batch_size`` (default: sized by ``perturbation.BATCH_BUDGET``).
+    ``batch_size`` (default: sized by ``speed.BATCH_BUDGET``).
     ``map``: positive part of the sum over channels.
     """
     x = check_input(model, x)
@@ -273,7 +273,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
     does not tile the image, a last window starts past the previous one and is
     cut at the edge, so every pixel is covered. Occluded copies are made a
     batch of ``batch_size`` at a time (default: sized by
-    ``perturbation.BATCH_BUDGET``): memory stays bounded at any image size."""
+    ``speed.BATCH_BUDGET``): memory stays bounded at any image size."""
     x = check_input(model, x)
     check_positive(window=window, stride=stride)
     batch_size = auto_batch(x, batch_size)
@@ -316,7 +316,7 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     too). ``noise``: σ as a fraction of each image's value range (the paper's
     10-20%); or give ``stdev`` directly. All ``samples`` copies of all images
     run in chunks of ``batch_size`` images (default: as many noisy copies as
-    ``perturbation.BATCH_BUDGET`` allows). The noise is drawn
+    ``speed.BATCH_BUDGET`` allows). The noise is drawn
     with ``torch.normal`` over ``x.repeat_interleave(samples, 0)``, exactly as
     captum's ``NoiseTunnel`` does, so a shared seed gives the same noise.
     """

@@ -11,231 +11,29 @@ methods::
 The grid is ``(H // patch_size, W // patch_size)`` of the batch itself: no
 14x14 is assumed anywhere, and non-square grids work.
 
-How the attention is read without editing torchvision
------------------------------------------------------
-torchvision's encoder blocks call ``nn.MultiheadAttention`` with
-``need_weights=False``, and in eval mode under ``torch.no_grad()`` PyTorch then
-takes a fused kernel that never forms the attention matrix. A forward hook on
-each attention module recomputes the probabilities from the module's own input
-and weights, ``softmax(q k^T / sqrt(d))`` per head (:func:`attention_probs`).
-
-The weights ``nn.MultiheadAttention`` returns when asked are a *view* made
-after the output was computed: nothing downstream uses them, so gradients with
-respect to them are ``None``. For gradient methods the hook therefore also
-*replays* the attention, ``out_proj(A @ v)``, and hands that output on in place
-of the module's: the captured ``A`` is then the tensor the rest of the network
-depends on, and ``d logit / d A`` is exact (``differentiable=True``).
+The model's geometry and the attention capture are in
+:mod:`cam_helpers.vit_attention` (re-exported here).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .core import CAMResult, Targets, cam_result, check_input, relu_map, resolve_targets
-from .registry import Method, get, methods, register
 from . import rules
-from .hooks import HookSession, LayerNotFoundError, frozen_eval
+from .core import CAMResult, Targets, cam_result, check_input, relu_map, resolve_targets
+from .hooks import frozen_eval
+from .registry import Method, get, methods, register
+from .vit_attention import (block_index, attention_probs, attentions, block_names, blocks, capture_attention,
+                            grid_shape, tokens_to_grid)
+
+__all__ = ["HEAD_FUSIONS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs", "attentions",
+           "block_names", "blocks", "capture_attention", "discard_lowest", "fuse_heads", "grad_cam",
+           "gradient_rollout", "gradient_rollout_matrix", "grid_shape", "legrad", "rollout", "rollout_matrix",
+           "tokens_to_grid"]
 
 HEAD_FUSIONS = ("mean", "max", "min")
-
-
-# --------------------------------------------------------------------------
-# The model's geometry
-# --------------------------------------------------------------------------
-
-def blocks(model: nn.Module) -> list[nn.Module]:
-    """The encoder blocks of a torchvision ``VisionTransformer``."""
-    encoder = getattr(model, "encoder", None)
-    layers = getattr(encoder, "layers", None)
-    if layers is None or not all(isinstance(getattr(b, "self_attention", None), nn.MultiheadAttention)
-                                 for b in layers):
-        raise TypeError(f"{type(model).__name__} is not a torchvision VisionTransformer (expected "
-                        "model.encoder.layers of blocks with a self_attention nn.MultiheadAttention)")
-    return list(layers)
-
-
-def block_names(model: nn.Module) -> list[str]:
-    """Dotted names of the encoder blocks, e.g. ``encoder.layers.encoder_layer_0``."""
-    ids = {id(b) for b in blocks(model)}
-    return [name for name, m in model.named_modules() if id(m) in ids]
-
-
-def _block_index(model: nn.Module, layer: int | str | None) -> int:
-    names = block_names(model)
-    if layer is None:
-        return len(names) - 1
-    if isinstance(layer, str):
-        if layer not in names:
-            raise LayerNotFoundError(f"{layer!r} is not an encoder block; blocks: {names[0]} ... {names[-1]} "
-                                     f"(or give an index 0..{len(names) - 1})")
-        return names.index(layer)
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-        raise TypeError(f"layer is a block index or name, got {layer!r} ({type(layer).__name__})")
-    layer = int(layer)
-    if not -len(names) <= layer < len(names):
-        raise IndexError(f"the model has {len(names)} blocks; layer {layer} is out of range")
-    return layer % len(names)
-
-
-def grid_shape(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    """The patch grid ``(H // p, W // p)`` of batch ``x`` for ``model``."""
-    p = model.patch_size
-    h, w = x.shape[-2:]
-    if h % p or w % p:
-        raise ValueError(f"input {h}x{w} is not a whole number of {p}x{p} patches")
-    from torchvision.models import VisionTransformer
-    fixed = type(model)._process_input is VisionTransformer._process_input   # torchvision's own: one size only
-    if fixed and (h, w) != (model.image_size, model.image_size):
-        raise ValueError(f"this VisionTransformer takes {model.image_size}x{model.image_size} images; the input is "
-                         f"{h}x{w}. Resize it (e.g. imagenet_transform) or interpolate the position embeddings.")
-    return h // p, w // p
-
-
-def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(B, 1 + gh*gw, D) tokens -> (B, D, gh, gw) feature maps of the patch
-    tokens (the CLS token, first, is dropped): what Grad-CAM needs."""
-    b, t, d = tokens.shape
-    if t != 1 + grid[0] * grid[1]:
-        raise ValueError(f"{t} tokens do not make a CLS token plus a {grid[0]}x{grid[1]} grid")
-    return tokens[:, 1:].reshape(b, grid[0], grid[1], d).permute(0, 3, 1, 2)
-
-
-# --------------------------------------------------------------------------
-# Attention capture
-# --------------------------------------------------------------------------
-
-def _split_heads(module: nn.MultiheadAttention, t: torch.Tensor) -> torch.Tensor:
-    b, n, d = t.shape
-    return t.reshape(b, n, module.num_heads, d // module.num_heads).transpose(1, 2)
-
-
-def _projections(module: nn.MultiheadAttention, query, key, value):
-    if not module._qkv_same_embed_dim:
-        raise NotImplementedError("attention with separate q/k/v dimensions is not supported")
-    w, b = module.in_proj_weight, module.in_proj_bias
-    return [F.linear(t, wi, None if b is None else bi)
-            for t, wi, bi in zip((query, key, value), w.chunk(3), (b.chunk(3) if b is not None else [None] * 3))]
-
-
-def attention_probs(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor | None = None
-                    ) -> torch.Tensor:
-    """Per-head attention probabilities ``softmax(q k^T / sqrt(d_head))`` of a
-    batch-first ``nn.MultiheadAttention``: (B, heads, queries, keys)."""
-    key = query if key is None else key
-    q, k, _ = _projections(module, query, key, key)
-    q, k = _split_heads(module, q), _split_heads(module, k)
-    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
-
-
-def _attend(module: nn.MultiheadAttention, probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """The module's output replayed from ``probs``: ``out_proj(merge_heads(A @ v))``."""
-    _, _, v = _projections(module, value, value, value)
-    out = probs @ _split_heads(module, v)
-    b, h, n, dh = out.shape
-    return module.out_proj(out.transpose(1, 2).reshape(b, n, h * dh))
-
-
-def _check_no_masks(kwargs: dict) -> None:
-    if kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None:
-        raise NotImplementedError("attention masks are not supported (torchvision's ViTs use none)")
-
-
-class _Override:
-    """Shadow ``module.forward`` with ``fn`` on this instance only, until
-    ``remove()`` (the class, and so torchvision, is untouched)."""
-
-    def __init__(self, module: nn.Module, fn):
-        self.module, self.saved = module, module.__dict__.get("forward")
-        module.forward = fn
-
-    def remove(self) -> None:
-        if self.saved is None:
-            del self.module.forward
-        else:
-            self.module.forward = self.saved
-
-
-class capture_attention(HookSession):
-    """Context manager recording every block's attention probabilities.
-
-    ``attentions``: list, one (B, heads, T, T) tensor per block, in order.
-    With ``differentiable=True`` they sit on the autograd path (see the module
-    docstring), and ``tokens`` and ``normed`` hold each block's output and the
-    output of its first LayerNorm, also on the path.
-    The model is put in eval mode with frozen parameters for the duration and
-    restored afterwards; every hook is removed, also on error.
-    """
-
-    def __init__(self, model: nn.Module, differentiable: bool = False):
-        self.model = model
-        self.blocks = blocks(model)
-        self.differentiable = differentiable
-        self.attentions: list[torch.Tensor] = []
-        self.tokens: list[torch.Tensor] = []
-        self.normed: list[torch.Tensor] = []
-        self._handles: list = []
-
-    def _attention_hook(self, module, args, kwargs, output):
-        """Observe: recompute the probabilities from the module's input; the
-        module's own (possibly fused) output goes on unchanged."""
-        query, key = (list(args) + [kwargs.get(k) for k in ("query", "key")[len(args):]])[:2]
-        _check_no_masks(kwargs)
-        if not module.batch_first:
-            query, key = query.transpose(0, 1), key.transpose(0, 1)
-        self.attentions.append(attention_probs(module, query, key).detach())
-
-    def _replayed_forward(self, module: nn.MultiheadAttention):
-        """Replace: the module's forward computed explicitly from the captured
-        probabilities, so that the output depends on them (and only once)."""
-        def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                    average_attn_weights=True, is_causal=False):
-            _check_no_masks({"key_padding_mask": key_padding_mask, "attn_mask": attn_mask})
-            if not module.batch_first:
-                query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-            probs = attention_probs(module, query, key)
-            self.attentions.append(probs)
-            out = _attend(module, probs, value)
-            if not module.batch_first:
-                out = out.transpose(0, 1)
-            weights = (probs.mean(1) if average_attn_weights else probs) if need_weights else None
-            return out, weights
-        return forward
-
-    def _encoder_pre_hook(self, module, args):
-        # Parameters are frozen and the image needs no gradient: start the
-        # graph at the tokens entering the encoder.
-        return (args[0].detach().requires_grad_(True),) + tuple(args[1:])
-
-    def __enter__(self) -> capture_attention:
-        self._open(self.model, True, True, self.differentiable, self._install)
-        return self
-
-    def _install(self) -> None:
-        if self.differentiable:
-            self._handles.append(self.model.encoder.register_forward_pre_hook(self._encoder_pre_hook))
-            for block in self.blocks:
-                self._handles.append(block.register_forward_hook(lambda m, a, out: self.tokens.append(out)))
-                self._handles.append(block.ln_1.register_forward_hook(lambda m, a, out: self.normed.append(out)))
-        for block in self.blocks:
-            attention = block.self_attention
-            if self.differentiable:
-                self._handles.append(_Override(attention, self._replayed_forward(attention)))
-            else:
-                self._handles.append(attention.register_forward_hook(self._attention_hook, with_kwargs=True))
-
-
-def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Every block's attention probabilities (B, heads, T, T) and the logits,
-    from one forward pass without autograd (PyTorch's fused kernel runs as usual)."""
-    x = check_input(model, x)
-    with capture_attention(model) as cap, torch.no_grad():
-        logits = model(x)
-    return cap.attentions, logits
 
 
 # --------------------------------------------------------------------------
@@ -396,7 +194,7 @@ class ViTExplainer:
         """Raw attention of the CLS token to the patches at block ``layer``
         (default: the last), of one ``head`` or averaged over heads. It does
         not depend on the class: ``targets`` only labels the result."""
-        i = _block_index(self.model, layer)
+        i = block_index(self.model, layer)
         maps = self.cls_attention()[i]
         heads = maps.shape[1]
         if head is not None and not -heads <= head < heads:
@@ -410,7 +208,7 @@ class ViTExplainer:
         if layer in HEAD_FUSIONS:
             raise TypeError(f"rollout's first argument is the layer (as for every method); "
                             f"pass head_fusion={layer!r} by name")
-        last = _block_index(self.model, layer)
+        last = block_index(self.model, layer)
         return last + 1, "all blocks" if last == len(self.names) - 1 else f"blocks 0-{last}"
 
     def rollout(self, layer: int | str | None = None, targets: Targets = None, head_fusion: str = "mean",
@@ -441,7 +239,7 @@ class ViTExplainer:
         self._need_graph("token_gradients")
         if at not in ("ln_1", "output"):
             raise ValueError(f"at must be 'ln_1' or 'output', got {at!r}")
-        i = _block_index(self.model, layer)
+        i = block_index(self.model, layer)
         t = self.targets(targets)
         tokens = (self.normed if at == "ln_1" else self.tokens)[i]
         with torch.enable_grad():
@@ -457,7 +255,7 @@ class ViTExplainer:
         only the CLS token reaches the head, so the patch tokens' gradient is 0
         there (``token_gradients(at="output")`` shows it)."""
         t = self.targets(targets)
-        i = _block_index(self.model, layer)
+        i = block_index(self.model, layer)
         tokens, g = self.token_gradients(i, t, at="ln_1")
         acts, grads = tokens_to_grid(tokens, self.grid), tokens_to_grid(g, self.grid)
         raw = rules.grad_cam(acts, grads)   # the CNN rule on the token grid; signed
@@ -481,7 +279,7 @@ class ViTExplainer:
         if layer is not None and layers is not None:
             raise ValueError("give legrad either layer (one block) or layers (several), not both")
         layers = [layer] if layer is not None else layers
-        idx = range(len(self.names)) if layers is None else [_block_index(self.model, l) for l in layers]
+        idx = range(len(self.names)) if layers is None else [block_index(self.model, l) for l in layers]
         maps = []
         with frozen_eval(self.model), torch.enable_grad():
             for i in idx:

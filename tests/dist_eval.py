@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 import cam_helpers as ch
-from cam_helpers import data, metrics, models
+from cam_helpers import data, evaluation, models
 
 
 def main(out: str) -> None:
@@ -19,8 +19,8 @@ def main(out: str) -> None:
         dist.init_process_group("gloo")
     model = models.load_course_model("shapes_cnn")
     ds = data.ShapesDataset("single", split="test", size=14, seed=5, with_mask=True)
-    loader = torch.utils.data.DataLoader(metrics.shard(ds), batch_size=4)
-    res = metrics.evaluate(model, loader, partial(ch.grad_cam, layer="features.3"), metrics=metrics.METRICS[:5],
+    loader = torch.utils.data.DataLoader(evaluation.shard(ds), batch_size=4)
+    res = evaluation.evaluate(model, loader, partial(ch.grad_cam, layer="features.3"), metrics=evaluation.METRICS[:5],
                            tolerance=4, progress=False)
     res["world_size"] = dist.get_world_size() if dist.is_initialized() else 1
     if not dist.is_initialized() or dist.get_rank() == 0:

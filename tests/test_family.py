@@ -161,7 +161,7 @@ def test_pixel_methods_leave_the_model_as_they_found_it(cnn):
 
 
 def test_channels_last_puts_the_original_weights_back(cnn):
-    from cam_helpers.perturbation import channels_last
+    from cam_helpers.speed import channels_last
     before = {n: (p.data_ptr(), p.stride(), p.data.clone()) for n, p in cnn.named_parameters()}
     with channels_last(cnn):
         assert cnn.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cam_helpers.metrics import dilate, mass_in_mask, peak_in_mask
+from cam_helpers.metrics import dilate, energy_pointing_game, pointing_game
 
 
 def _mask(h=10, w=10, box=(2, 2, 5, 5)):
@@ -14,32 +14,32 @@ def _mask(h=10, w=10, box=(2, 2, 5, 5)):
 
 def test_map_equal_to_mask_hits_with_full_energy():
     m = _mask()
-    assert peak_in_mask(m.float(), m).item()
-    assert mass_in_mask(m.float(), m).item() == 1.0
+    assert pointing_game(m.float(), m).item()
+    assert energy_pointing_game(m.float(), m).item() == 1.0
 
 
 def test_constant_map_energy_is_mask_area_and_zero_map_scores_nothing():
     m = _mask()
-    assert mass_in_mask(torch.ones(1, 10, 10), m).item() == pytest.approx(16 / 100)
+    assert energy_pointing_game(torch.ones(1, 10, 10), m).item() == pytest.approx(16 / 100)
     zero = torch.zeros(1, 10, 10)
-    assert not peak_in_mask(zero, m).item() and mass_in_mask(zero, m).item() == 0
+    assert not pointing_game(zero, m).item() and energy_pointing_game(zero, m).item() == 0
 
 
 def test_tolerance_counts_near_misses_by_euclidean_distance():
     m = _mask()
     heat = torch.zeros(1, 10, 10)
     heat[0, 5, 8] = 1  # 3 px right of the mask's edge (x=5)
-    assert not peak_in_mask(heat, m, tolerance=2).item()
-    assert peak_in_mask(heat, m, tolerance=3).item()
+    assert not pointing_game(heat, m, tolerance=2).item()
+    assert pointing_game(heat, m, tolerance=3).item()
     diag = torch.zeros(1, 10, 10)
     diag[0, 8, 8] = 1  # (3, 3) from the corner: distance 4.24
-    assert not peak_in_mask(diag, m, tolerance=4).item() and peak_in_mask(diag, m, tolerance=5).item()
+    assert not pointing_game(diag, m, tolerance=4).item() and pointing_game(diag, m, tolerance=5).item()
     assert dilate(m, 0).equal(m)
 
 
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="result.map"):
-        peak_in_mask(torch.zeros(1, 8, 8), _mask())
+        pointing_game(torch.zeros(1, 8, 8), _mask())
 
 
 def test_spearman_known_values_and_ties():
@@ -50,3 +50,15 @@ def test_spearman_known_values_and_ties():
     # ties: scipy.stats.spearmanr([0, 0, 1, 2], [0, 1, 1, 2]) = 5/6
     assert spearman(torch.tensor([[0.0, 0, 1, 2]]), torch.tensor([[0.0, 1, 1, 2]])).item() == pytest.approx(5 / 6)
     assert spearman(torch.zeros(1, 4), a).item() == 0.0
+
+
+def test_spearman_is_batched_and_matches_scipy_row_by_row():
+    from scipy.stats import spearmanr
+
+    from cam_helpers.metrics import spearman
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 5, (6, 50), generator=g).float()          # many ties, as ReLU'd maps have
+    b = a + torch.randint(0, 3, (6, 50), generator=g).float()
+    ours = spearman(a, b)
+    theirs = torch.tensor([spearmanr(x, y).statistic for x, y in zip(a.numpy(), b.numpy())])
+    assert ours.shape == (6,) and torch.allclose(ours, theirs.float(), atol=1e-6)

@@ -13,7 +13,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 import cam_helpers as ch
-from cam_helpers import data, metrics, models, pixels
+from cam_helpers import data, evaluation, metrics, models, pixels, sanity
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def test_batched_curves_equal_the_per_step_loop(lab):
 
 
 def test_fast_inference_folds_batch_norms_into_a_copy_and_leaves_the_model_alone(lab):
-    from cam_helpers.perturbation import fast_inference
+    from cam_helpers.speed import fast_inference
     model, x, labels, _, _ = lab
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -88,7 +88,7 @@ def test_fast_inference_folds_batch_norms_into_a_copy_and_leaves_the_model_alone
 
 
 def test_fast_inference_falls_back_to_the_model_itself():
-    from cam_helpers.perturbation import fast_inference
+    from cam_helpers.speed import fast_inference
 
     class Branchy(torch.nn.Module):  # data-dependent control flow: torch.fx cannot trace it
         def __init__(self):
@@ -157,22 +157,22 @@ def test_ssim_agrees_with_scikit_image():
     torch.manual_seed(0)
     a, b = torch.rand(3, 20, 24), torch.rand(3, 20, 24)
     b[0] = a[0] * 0.9 + 0.05
-    ours = metrics.ssim(a, b)
+    ours = sanity.ssim(a, b)
     theirs = [structural_similarity(p.numpy(), q.numpy(), data_range=1.0) for p, q in zip(a, b)]
     assert torch.allclose(ours, torch.tensor(theirs, dtype=torch.float), atol=1e-6)
-    assert metrics.ssim(a, a).sub(1).abs().max() < 1e-6
+    assert sanity.ssim(a, a).sub(1).abs().max() < 1e-6
 
 
 def test_sanity_check_grad_cam_decorrelates_and_the_model_is_untouched(lab):
     model, x, labels, _, _ = lab
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    out = metrics.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels)
-    assert out["layers"][0] == "head" and len(out["layers"]) == len(metrics.randomisable_layers(model))
+    out = sanity.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels)
+    assert out["layers"][0] == "head" and len(out["layers"]) == len(sanity.randomisable_layers(model))
     assert out["spearman"].shape == (len(out["layers"]), len(x))
     # once every layer is random, the map has little to do with the trained one
     assert out["spearman"][-1].abs().mean() < 0.5 and out["ssim"][-1].mean() < 0.5
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-    indep = metrics.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels,
+    indep = sanity.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels,
                                         mode="independent", layers=["features.0.0"])
     assert indep["spearman"].shape == (1, len(x))
 
@@ -185,7 +185,7 @@ def test_sanity_check_identity_explainer_stays_perfectly_correlated(lab):
     def image_only(m, xx, targets):
         raw = xx.mean(1)
         return ch.CAMResult(raw, ch.normalize(raw), torch.as_tensor(targets), torch.zeros(len(xx), 6), "input", "image")
-    out = metrics.randomisation_check(model, x, image_only, labels, layers=["head", "features.0.0"])
+    out = sanity.randomisation_check(model, x, image_only, labels, layers=["head", "features.0.0"])
     assert torch.allclose(out["spearman"], torch.ones_like(out["spearman"]), atol=1e-6)
     assert torch.allclose(out["ssim"], torch.ones_like(out["ssim"]), atol=1e-5)
 
@@ -194,8 +194,8 @@ def test_evaluate_over_a_dataloader(lab):
     model = lab[0]
     ds = data.ShapesDataset("single", split="test", size=10, seed=4, with_mask=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=4)
-    res = metrics.evaluate(model, loader, partial(ch.grad_cam, layer="features.3"),
-                           metrics=metrics.METRICS, progress=False)
+    res = evaluation.evaluate(model, loader, partial(ch.grad_cam, layer="features.3"),
+                           metrics=evaluation.METRICS, progress=False)
     x, labels, masks = data.batch(ds.scenes())
     maps = ch.grad_cam(model, x, "features.3", labels).map
     assert res["images"] == 10
@@ -204,12 +204,12 @@ def test_evaluate_over_a_dataloader(lab):
     both = metrics.insertion_deletion(model, x, maps, labels)
     assert res["deletion_auc"] == pytest.approx(both["deletion_auc"].mean().item(), abs=1e-5)
     with pytest.raises(KeyError, match="unknown metrics"):
-        metrics.evaluate(model, loader, ch.grad_cam, metrics=["accuracy"])
+        evaluation.evaluate(model, loader, ch.grad_cam, metrics=["accuracy"])
 
 
 def test_shard_covers_every_item_once():
     ds = list(range(11))
-    parts = [list(metrics.shard(ds, r, 3)) for r in range(3)]
+    parts = [list(evaluation.shard(ds, r, 3)) for r in range(3)]
     assert sorted(sum(parts, [])) == ds
 
 
@@ -227,5 +227,5 @@ def test_torchrun_gloo_gives_the_same_numbers_as_one_process(tmp_path):
     two = json.loads((tmp_path / "two.json").read_text())
     assert one["world_size"] == 1 and two["world_size"] == 2
     assert one["images"] == two["images"] == 14
-    for key in metrics.METRICS[:5]:
+    for key in evaluation.METRICS[:5]:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key

@@ -92,6 +92,7 @@ def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch):
     by_hand = (ex.gradients([1, 4])["features.3"] * ex.activations["features.3"]).clamp_min(0).sum(1)
     assert torch.allclose(fn(cnn, x, "features.3", [1, 4]).raw, by_hand, atol=1e-7)
     assert torch.allclose(ex.explain("element_wise_cam", None, [1, 4], scale=2.0).raw, 2 * by_hand, atol=1e-7)
+    assert torch.equal(ex.element_wise_cam(None, [1, 4]).raw, ex.explain("element_wise_cam", None, [1, 4]).raw)
     assert "element_wise_cam" in explorer_methods()
     explorer = CAMExplorer(cnn, x[:1], torch.zeros(64, 64, 3, dtype=torch.uint8).numpy(), [str(i) for i in range(6)])
     explorer.method.value = "element_wise_cam"

@@ -55,7 +55,7 @@ def test_fit_records_checkpoints_and_keeps_what_it_learned_in_the_usual_layout()
 
 def test_channels_last_keeps_updates_made_inside_it():
     from cam_helpers.models import ShapesCNN
-    from cam_helpers.perturbation import channels_last
+    from cam_helpers.speed import channels_last
     model = ShapesCNN()
     weight = model.features[0][0].weight
     ptr = weight.data_ptr()

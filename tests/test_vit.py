@@ -10,7 +10,7 @@ from torchcam.methods import LeGrad
 from torchvision.models.vision_transformer import VisionTransformer
 
 import cam_helpers as ch
-from cam_helpers import data, hook_count, metrics, models, vit
+from cam_helpers import data, hook_count, models, sanity, vit
 from cam_helpers.vit import ViTExplainer
 from toys import rel_diff
 
@@ -273,7 +273,7 @@ def test_every_vit_method_has_the_cnn_call_shape(shapes_vit):
     with pytest.raises(TypeError, match="head_fusion='max' by name"):
         ex.rollout("max")   # the old positional head_fusion, refused clearly
     for method in (vit.rollout, vit.legrad):   # rollout raised TypeError here (it took no targets)
-        r = metrics.randomisation_check(model, x, method, layers=["heads.head"])
+        r = sanity.randomisation_check(model, x, method, layers=["heads.head"])
         assert r["spearman"].shape == (1, len(x))
 
 
