@@ -71,18 +71,25 @@ class Scene:
         return to_tensor(self.image)[None]
 
 
+def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.tensor(SHAPES_MEAN, device=x.device)[:, None, None],
+            torch.tensor(SHAPES_STD, device=x.device)[:, None, None])
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (3, H, W) or (B, 3, H, W) -> the lab's normalised float input."""
+    mean, std = _stats(images)
+    return (images.float() / 255 - mean) / std
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, H, W) float, normalised with the lab's stats."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
-    mean = torch.tensor(SHAPES_MEAN)[:, None, None]
-    std = torch.tensor(SHAPES_STD)[:, None, None]
-    return (x - mean) / std
+    return normalise(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
     """Inverse of :func:`to_tensor`: (3, H, W) float -> (H, W, 3) uint8."""
-    mean = torch.tensor(SHAPES_MEAN, device=x.device)[:, None, None]
-    std = torch.tensor(SHAPES_STD, device=x.device)[:, None, None]
+    mean, std = _stats(x)
     img = ((x.detach() * std + mean).clamp(0, 1) * 255).round().byte()
     return img.permute(1, 2, 0).cpu().numpy()
 

@@ -21,6 +21,7 @@ import difflib
 import threading
 import weakref
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 import torch
 from torch import nn
@@ -131,41 +132,38 @@ class frozen_eval:
 
 class HookSession:
     """Base of the context managers that hook a model for the duration of a
-    ``with`` block: :meth:`_open` puts the model in :class:`frozen_eval`,
-    optionally enables autograd, and calls ``install`` to register hooks
-    (appending their handles to ``self._handles``); on exit, and if
-    ``install`` raises, every handle is removed and the state restored."""
+    ``with`` block. :meth:`_open` enters the given contexts (the model's
+    :class:`frozen_eval`, autograd on) on one ``ExitStack`` and calls
+    ``install`` to register hooks (appending their handles to
+    ``self._handles``); on exit, and if anything on the way in raises, the
+    stack unwinds in reverse: hooks removed, then autograd mode and the
+    model's state restored."""
 
     _handles: list
-    _state: frozen_eval | None = None
-    _grad_mode = None
+    _stack: ExitStack | None = None
 
-    def _open(self, model: nn.Module, eval: bool, freeze: bool, grad: bool, install) -> None:
-        self._handles = []
-        self._state = frozen_eval(model, eval, freeze)
-        self._state.__enter__()
+    def _open(self, *contexts, install) -> None:
+        stack = ExitStack()
         try:
-            if grad:
-                self._grad_mode = torch.enable_grad()
-                self._grad_mode.__enter__()
+            for context in contexts:
+                stack.enter_context(context)
+            self._handles = []
+            stack.callback(self._remove_handles)
             install()
         except BaseException:
-            self._cleanup()
+            stack.close()
             raise
+        self._stack = stack
 
-    def _cleanup(self) -> None:
+    def _remove_handles(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        if self._grad_mode is not None:
-            self._grad_mode.__exit__(None, None, None)
-            self._grad_mode = None
-        if self._state is not None:
-            self._state.__exit__(None, None, None)
-            self._state = None
 
     def __exit__(self, *exc) -> None:
-        self._cleanup()  # never swallows the body's exception
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()  # never swallows the body's exception
 
 
 class capture(HookSession):
@@ -227,7 +225,7 @@ class capture(HookSession):
         def install():
             for name, module in self.layers.items():
                 self._handles.append(module.register_forward_hook(self._forward_hook(name)))
-        self._open(self.model, self.eval, self.stop_at_layers, True, install)
+        self._open(frozen_eval(self.model, self.eval, self.stop_at_layers), torch.enable_grad(), install=install)
         return self
 
     # -- results -------------------------------------------------------------

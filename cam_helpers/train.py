@@ -23,7 +23,8 @@ from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from . import models
-from .data import SHAPES_MEAN, SHAPES_STD, ShapesDataset, imagenet_transform
+from .data import ShapesDataset, imagenet_transform, normalise
+from .hooks import frozen_eval
 from .speed import channels_last
 
 # Course models train at these settings; the manifest records what was used.
@@ -42,13 +43,6 @@ def render(dataset: ShapesDataset, progress: bool = True) -> TensorDataset:
         images[i] = torch.from_numpy(scene.image).permute(2, 0, 1)
         labels[i] = scene.label
     return TensorDataset(images, labels)
-
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float input of the course models."""
-    mean = torch.tensor(SHAPES_MEAN, device=images.device)[:, None, None]
-    std = torch.tensor(SHAPES_STD, device=images.device)[:, None, None]
-    return (images.float() / 255 - mean) / std
 
 
 def imagenet_prepare(size: int = 128, weights=None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -85,23 +79,20 @@ def _batches(data: TensorDataset, batch_size: int, shuffle: bool, generator: tor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: TensorDataset | Dataset, batch_size: int = 256,
+def accuracy(model: nn.Module, data: TensorDataset | Dataset, batch_size: int = 256,
              prepare: Callable[[torch.Tensor], torch.Tensor] = normalise) -> float:
-    """Accuracy of ``model`` on a rendered (or lab) dataset. Restores train/eval mode.
+    """Accuracy of ``model`` on a rendered (or lab) dataset, in eval mode
+    without autograd (mode and ``requires_grad`` flags restored).
     ``prepare`` turns a uint8 batch into the model's input (default: the lab's
     normalisation; :func:`imagenet_prepare` for an ImageNet model)."""
     if not isinstance(data, TensorDataset):
         data = render(data, progress=False)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     correct = 0
-    try:
+    with frozen_eval(model), torch.no_grad():
         for images, labels in _batches(data, batch_size, shuffle=False):
             pred = model(prepare(images.to(device))).argmax(1)
             correct += int((pred == labels.to(device)).sum())
-    finally:
-        model.train(was_training)
     return correct / len(data)
 
 
@@ -159,7 +150,7 @@ def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-
             model.eval()
             record = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)}
             if val is not None:
-                record["val_acc"] = evaluate(model, val, prepare=prepare)
+                record["val_acc"] = accuracy(model, val, prepare=prepare)
             if on_epoch is not None:
                 record.update(on_epoch(model) or {})
             history.append(record)
@@ -208,7 +199,7 @@ def train_course_model(name: str, out: Path, epochs: int, train_size: int, lr: f
                   weight_decay=weight_decay)
     train_s = time.perf_counter() - t0
     test = render(ShapesDataset("single", "test", test_size, seed=seed), progress)
-    acc = evaluate(model, test)
+    acc = accuracy(model, test)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.pt"
     torch.save(model.state_dict(), path)

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .core import check_input
-from .hooks import HookSession, LayerNotFoundError
+from .hooks import HookSession, LayerNotFoundError, frozen_eval
 
 
 # --------------------------------------------------------------------------
@@ -197,7 +197,8 @@ class capture_attention(HookSession):
         return (args[0].detach().requires_grad_(True),) + tuple(args[1:])
 
     def __enter__(self) -> capture_attention:
-        self._open(self.model, True, True, self.differentiable, self._install)
+        grad = [torch.enable_grad()] if self.differentiable else []
+        self._open(frozen_eval(self.model), *grad, install=self._install)
         return self
 
     def _install(self) -> None:

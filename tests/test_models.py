@@ -10,7 +10,7 @@ from cam_helpers import cam, grad_cam
 from cam_helpers.data import ShapesDataset
 from cam_helpers.models import (MODELS_DIR, PretrainedUnavailable, WeightsError, gap_surgery, has_pretrained,
                                 imagenet_classes, load_course_model, load_imagenet_model, read_manifest, sha256)
-from cam_helpers.train import evaluate, fit_head, gap_features, render
+from cam_helpers.train import accuracy, fit_head, gap_features, render
 
 # Seed 1 was never used to train or to select these models: a fresh test split.
 FRESH = dict(split="test", size=1000, seed=1)
@@ -30,7 +30,7 @@ def test_manifest_lists_small_checked_weights():
 def test_accuracy_on_a_fresh_test_split(name, minimum):
     model = load_course_model(name)
     assert not model.training
-    acc = evaluate(model, ShapesDataset("single", **FRESH))
+    acc = accuracy(model, ShapesDataset("single", **FRESH))
     assert acc >= minimum, f"{name}: {acc:.3f}"
 
 
@@ -88,7 +88,7 @@ def test_surgery_gives_the_dense_model_a_cam():
     assert all(not p.requires_grad for p in model.features.parameters())
     train = render(ShapesDataset("single", "train", 600, seed=5), progress=False)
     fit_head(model.head, gap_features(model.features, train), train.tensors[1], steps=200)
-    assert evaluate(model, ShapesDataset("single", size=300, split="test", seed=1)) > 0.9
+    assert accuracy(model, ShapesDataset("single", size=300, split="test", seed=1)) > 0.9
     x = ShapesDataset("single", "test", 4, seed=1)[0][0][None]
     c, g = cam(model, x), grad_cam(model, x)
     assert torch.allclose(c.raw / 64, g.raw, atol=1e-5)

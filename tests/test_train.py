@@ -79,8 +79,8 @@ def test_imagenet_prepare_resizes_and_normalises_like_torchvision():
     assert torch.allclose(imagenet_prepare(64)(images), norm(to_float(images)), atol=1e-6)  # no resize at 64
 
 
-def test_evaluate_uses_the_given_preparation():
-    from cam_helpers.train import evaluate, normalise
+def test_accuracy_uses_the_given_preparation():
+    from cam_helpers.train import accuracy, normalise
     data = render(ShapesDataset("single", "test", 8, seed=1), progress=False)
     seen = []
 
@@ -93,5 +93,5 @@ def test_evaluate_uses_the_given_preparation():
             seen.append(x.shape)
             return torch.zeros(len(x), 6)
 
-    evaluate(Spy(), data, prepare=lambda im: normalise(im)[..., :32, :32])
+    accuracy(Spy(), data, prepare=lambda im: normalise(im)[..., :32, :32])
     assert seen == [(8, 3, 32, 32)]
