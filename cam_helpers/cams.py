@@ -292,7 +292,7 @@ def _public(name: str, options_from: Callable) -> Callable:
 
 def register_cam(name: str, rule: Callable | None = None, *, paper: str, url: str, formula: str,
                  backward: bool = True, class_specific: bool = True, cost: str = "1 forward + 1 backward",
-                 expensive: bool = False) -> Method:
+                 expensive: bool = False, quick: dict | None = None) -> Method:
     """Register a CAM method and make its public function: with a ``rule``
     (``rule(acts, grads, **options) -> raw``) nothing else is needed;
     ``Explainer.explain(name)`` and the explorer find it."""
@@ -302,7 +302,7 @@ def register_cam(name: str, rule: Callable | None = None, *, paper: str, url: st
     fn = _public(name, own if own is not None else rule)
     return register(Method(name=name, family="cam", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
                            class_specific=class_specific, controls=("layer",), to_map=relu_map, cost=cost,
-                           expensive=expensive, rule=rule))
+                           expensive=expensive, rule=rule, quick=quick or {}))
 
 
 cam = register_cam(
@@ -328,13 +328,13 @@ hires_cam = register_cam(
 score_cam = register_cam(
     "score_cam", paper="Wang et al. 2020, Score-CAM, CVPR Workshops", url="https://arxiv.org/abs/1910.01279",
     formula="w_k = softmax score of x masked by up(A^k)", backward=False,
-    cost="1 + K forwards (K channels, or top_k)", expensive=True).fn
+    cost="1 + K forwards (K channels, or top_k)", expensive=True, quick={"top_k": 32, "progress": False}).fn
 ablation_cam = register_cam(
     "ablation_cam", paper="Desai & Ramaswamy 2020, Ablation-CAM, WACV",
     url="https://openaccess.thecvf.com/content_WACV_2020/html/Desai_Ablation-CAM_Visual_Explanations_for_Deep_"
         "Convolutional_Network_via_Gradient-free_Localization_WACV_2020_paper.html",
     formula="w_k = (y - y with channel k zeroed) / y", backward=False,
-    cost="1 forward + K passes through the layers after `layer`", expensive=True).fn
+    cost="1 forward + K passes through the layers after `layer`", expensive=True, quick={"progress": False}).fn
 eigen_cam = register_cam(
     "eigen_cam", rules.eigen_cam, paper="Muhammad & Yeasin 2020, Eigen-CAM, IJCNN",
     url="https://arxiv.org/abs/2008.00299", formula="first principal component of A", backward=False,

@@ -343,10 +343,10 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
 
 
 def _pixel(fn, paper: str, url: str, formula: str, to_map=abs_max_map, cost: str = "1 forward + 1 backward",
-           backward: bool = True, controls: tuple[str, ...] = (), expensive: bool = False) -> Method:
+           backward: bool = True, controls: tuple[str, ...] = (), quick: dict | None = None) -> Method:
     return register(Method(name=fn.__name__, family="pixel", fn=fn, paper=paper, url=url, formula=formula,
                            backward=backward, class_specific=True, controls=controls, to_map=to_map, cost=cost,
-                           expensive=expensive))
+                           expensive=quick is not None, quick=quick or {}))
 
 
 _pixel(saliency, "Simonyan et al. 2014, Deep Inside Convolutional Networks, ICLR Workshop",
@@ -357,13 +357,14 @@ _pixel(guided_grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV", "https://arxiv.
        "guided backpropagation * up(Grad-CAM)", cost="2 forwards + 2 backwards", controls=("layer",))
 _pixel(smooth_grad, "Smilkov et al. 2017, SmoothGrad", "https://arxiv.org/abs/1706.03825",
        "mean of the base method over noisy copies", cost="samples x the base method (16 by default)",
-       controls=("layer",), expensive=True)
+       controls=("layer",), quick={"samples": 8})
 _pixel(integrated_gradients, "Sundararajan et al. 2017, Axiomatic Attribution for Deep Networks, ICML",
        "https://arxiv.org/abs/1703.01365", "(x - x') * integral of dy/dx along the path", to_map=positive_sum_map,
-       cost="steps x (1 forward + 1 backward) (32 by default)", expensive=True)
+       cost="steps x (1 forward + 1 backward) (32 by default)", quick={"steps": 16})
 _pixel(occlusion, "Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, ECCV",
        "https://arxiv.org/abs/1311.2901", "mean score drop when a window covering the pixel is blanked",
-       to_map=positive_sum_map, cost="1 forward per window position", backward=False, expensive=True)
+       to_map=positive_sum_map, cost="1 forward per window position", backward=False,
+       quick={"window": 16, "stride": 16})
 
 # The pixel methods by name (every one has the common call shape).
 PIXEL_METHODS = {m.name: m.fn for m in methods("pixel")}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FAMILIES = ("cam", "pixel", "vit")
 CONTROLS = ("layer", "head")
@@ -51,8 +51,10 @@ class Method:
     controls: the explorer controls that change the map (``"layer"``, ``"head"``).
     to_map: ``to_map(raw, size) -> map``, how ``raw`` becomes ``map``.
     cost: passes per image, in words.
-    expensive: True when one map costs many forward passes (an explorer
-        says so before computing it).
+    expensive: True when one map costs many forward passes.
+    quick: the options that make an expensive method fit an interactive
+        callback (fewer channels, samples, steps or windows); the explorers
+        use them and say so.
     rule: for the gradient CAMs, the pure rule ``rule(acts, grads, **options) -> raw``.
     """
 
@@ -69,6 +71,7 @@ class Method:
     cost: str
     expensive: bool = False
     rule: Callable | None = None
+    quick: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family not in FAMILIES:

@@ -22,16 +22,17 @@ import torch
 from torch import nn
 
 from . import rules
-from .core import CAMResult, Targets, cam_result, check_input, relu_map, resolve_targets
+from .core import CAMResult, Targets, at_least_float32, cam_result, check_input, relu_map, resolve_targets
 from .hooks import frozen_eval
 from .registry import Method, get, methods, register
 from .vit_attention import (block_index, attention_probs, attentions, block_names, blocks, capture_attention,
                             grid_shape, tokens_to_grid)
 
-__all__ = ["HEAD_FUSIONS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs", "attentions",
-           "block_names", "blocks", "capture_attention", "discard_lowest", "fuse_heads", "grad_cam",
-           "gradient_rollout", "gradient_rollout_matrix", "grid_shape", "legrad", "rollout", "rollout_matrix",
-           "tokens_to_grid"]
+__all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs",
+           "attentions", "block_names", "blocks", "capture_attention", "discard_lowest", "eigen_cam",
+           "eigen_grad_cam", "fuse_heads", "grad_cam", "grad_cam_pp", "gradient_rollout", "gradient_rollout_matrix",
+           "grid_shape", "hires_cam", "layer_cam", "legrad", "rollout", "rollout_matrix", "score_cam",
+           "tokens_to_grid", "xgrad_cam"]
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -234,32 +235,62 @@ class ViTExplainer:
     def token_gradients(self, layer: int | str | None = None, targets: Targets = None,
                         at: str = "ln_1") -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens (B, T, D) at block ``layer`` and d(target logit)/d(tokens).
-        ``at="ln_1"`` (default) is the output of the block's first LayerNorm,
-        ``at="output"`` the block's output. One backward pass per call."""
+        ``at="ln_1"`` (default) is the output of the block's first LayerNorm:
+        one backward pass per set of targets serves every block, then cached.
+        ``at="output"`` is the block's output (one backward pass per call)."""
         self._need_graph("token_gradients")
         if at not in ("ln_1", "output"):
             raise ValueError(f"at must be 'ln_1' or 'output', got {at!r}")
         i = block_index(self.model, layer)
         t = self.targets(targets)
-        tokens = (self.normed if at == "ln_1" else self.tokens)[i]
+        if at == "ln_1":
+            key = ("ln_1",) + tuple(t.tolist())
+            if key not in self._grads:
+                self._grads[key] = self._token_grads(t, self.normed)
+            return self.normed[i].detach(), self._grads[key][i]
+        return self.tokens[i].detach(), self._token_grads(t, [self.tokens[i]])[0]
+
+    def _token_grads(self, t: torch.Tensor, tokens: list[torch.Tensor]) -> list[torch.Tensor]:
         with torch.enable_grad():
-            (g,) = torch.autograd.grad(self._score(t), tokens, retain_graph=True, allow_unused=True)
+            grads = torch.autograd.grad(self._score(t), tokens, retain_graph=True, allow_unused=True)
         self._backward += 1
-        return tokens.detach(), torch.zeros_like(tokens) if g is None else g
+        return [torch.zeros_like(x) if g is None else g for x, g in zip(tokens, grads)]
+
+    def token_cam(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
+                  ) -> CAMResult:
+        """A CNN method of the registry (Grad-CAM, Grad-CAM++, XGrad-CAM,
+        LayerCAM, HiResCAM, Score-CAM, Eigen-CAM, Eigen-Grad-CAM) on the patch
+        tokens of block ``layer`` (default: the last), taken at the block's
+        first LayerNorm and viewed as a (B, D, gh, gw) feature map: the
+        "reshape transform" pytorch-grad-cam's users write by hand. Not at the
+        block's output: after the last block only the CLS token reaches the
+        head, so the patch tokens' gradient is 0 there
+        (``token_gradients(at="output")`` shows it)."""
+        record = get(method, "cam")
+        if record.rule is None and method != "score_cam":
+            raise ValueError(f"{method} needs a CNN's layers or head; on ViT tokens choose from {TOKEN_METHODS}")
+        t = self.targets(targets)
+        i = block_index(self.model, layer)
+        if record.backward:
+            tokens, g = self.token_gradients(i, t)
+            grads = at_least_float32(tokens_to_grid(g, self.grid))
+        else:
+            tokens, grads = self.normed[i].detach(), None
+        acts = at_least_float32(tokens_to_grid(tokens, self.grid))
+        if method == "score_cam":
+            from .perturbation import score_weights
+            weights = score_weights(self.model, self.x, acts.to(self.x.dtype), t, **options)
+            raw = rules.weighted(weights.to(acts.dtype)[:, :, None, None], acts)
+        else:
+            raw = record.rule(acts, grads, **options)
+        return self._result(raw, t, self.names[i] + ".ln_1", method)
 
     def grad_cam(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
         r"""Grad-CAM on the patch tokens of block ``layer`` (default: the last),
-        taken at the block's first LayerNorm and reshaped to the grid:
-        :math:`\mathrm{ReLU}(\sum_k \bar g_k A_k)` with :math:`\bar g_k` the mean
-        gradient over patches. Not at the block's output: after the last block
-        only the CLS token reaches the head, so the patch tokens' gradient is 0
-        there (``token_gradients(at="output")`` shows it)."""
-        t = self.targets(targets)
-        i = block_index(self.model, layer)
-        tokens, g = self.token_gradients(i, t, at="ln_1")
-        acts, grads = tokens_to_grid(tokens, self.grid), tokens_to_grid(g, self.grid)
-        raw = rules.grad_cam(acts, grads)   # the CNN rule on the token grid; signed
-        return self._result(raw, t, self.names[i] + ".ln_1", "grad_cam")
+        at the block's first LayerNorm (:meth:`token_cam`):
+        :math:`\sum_k \bar g_k A_k` with :math:`\bar g_k` the mean gradient over
+        patches (``raw``, signed; ``map`` takes its positive part)."""
+        return self.token_cam("grad_cam", layer, targets)
 
     def legrad(self, layer: int | str | None = None, targets: Targets = None,
                layers: Sequence[int | str] | None = None) -> CAMResult:
@@ -296,7 +327,10 @@ class ViTExplainer:
         """Any method of :data:`VIT_METHODS` by name, with the one call shape
         ``(layer, targets, **options)`` (the explorer uses this)."""
         get(method, "vit")   # unknown names raise KeyError with the choices
-        return getattr(self, method)(layer, targets, **options)
+        own = getattr(type(self), method, None)
+        if callable(own):
+            return own(self, layer, targets, **options)
+        return self.token_cam(method, layer, targets, **options)
 
 
 
@@ -332,10 +366,37 @@ def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, ta
     return ViTExplainer(model, x).legrad(layer, targets, layers)
 
 
+# The CNN rules that run on a block's tokens (Grad-CAM has its own entry above).
+TOKEN_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "hires_cam", "score_cam", "eigen_cam",
+                 "eigen_grad_cam")
+
+
+def _token_method(name: str):
+    """``name(model, x, layer=None, targets=None, **options)`` on a ViT's tokens
+    (:meth:`ViTExplainer.token_cam`), with the CNN method's options."""
+    def explain(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
+                **options) -> CAMResult:
+        return ViTExplainer(model, x).token_cam(name, layer, targets, **options)
+    explain.__name__ = explain.__qualname__ = name
+    explain.__doc__ = (f"{name} on the patch tokens of a ViT block (:meth:`ViTExplainer.token_cam`); the CNN "
+                       f"method's rule, see ``cam_helpers.{name}``.")
+    return explain
+
+
+grad_cam_pp = _token_method("grad_cam_pp")
+xgrad_cam = _token_method("xgrad_cam")
+layer_cam = _token_method("layer_cam")
+hires_cam = _token_method("hires_cam")
+score_cam = _token_method("score_cam")
+eigen_cam = _token_method("eigen_cam")
+eigen_grad_cam = _token_method("eigen_grad_cam")
+
+
 def _vit(name: str, fn, paper: str, url: str, formula: str, backward: bool, class_specific: bool,
-         controls: tuple[str, ...], cost: str) -> Method:
+         controls: tuple[str, ...], cost: str, quick: dict | None = None) -> Method:
     return register(Method(name=name, family="vit", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
-                           class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost))
+                           class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost,
+                           expensive=bool(quick), quick=quick or {}))
 
 
 _vit("attention", attention_map, "Dosovitskiy et al. 2021, An Image is Worth 16x16 Words, ICLR",
@@ -353,6 +414,12 @@ _vit("grad_cam", grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV (on the tokens
 _vit("legrad", legrad, "Bousselham et al. 2024, LeGrad", "https://arxiv.org/abs/2404.03214",
      "mean over blocks of E_h,q[(ds^l/dA^l)^+]", backward=True, class_specific=True, controls=(),
      cost="1 forward + 1 backward per block")
+
+for _name in TOKEN_METHODS[1:]:
+    _cnn = get(_name, "cam")
+    _vit(_name, globals()[_name], _cnn.paper + " (on a ViT block's tokens)", _cnn.url, _cnn.formula + ", on tokens",
+         backward=_cnn.backward, class_specific=_cnn.class_specific, controls=("layer",),
+         cost=_cnn.cost.replace("K ", "D ").replace("K channels", "D token channels"), quick=_cnn.quick)
 
 # The ViT methods' records by name (the explorer reads controls and class-specificity from them).
 VIT_METHODS = {m.name: m for m in methods("vit")}

@@ -54,10 +54,56 @@ def _display_size(image: np.ndarray, target: int) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
 
 
+# Images larger than this (values per image) get an expensive method's
+# quick settings (the registry's ``quick``: fewer channels, samples, steps or
+# windows) inside a slider callback; the status line says so.
+QUICK_ABOVE = 3 * 128 * 128
+
+
+class _count_forwards:
+    """Context manager counting the images that go through ``model``."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.images = model, 0
+
+    def __enter__(self):
+        self._handle = self.model.register_forward_pre_hook(self._count)
+        return self
+
+    def _count(self, module, inputs):
+        self.images += inputs[0].shape[0] if inputs and isinstance(inputs[0], torch.Tensor) else 1
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
 class _Explorer:
     """What both explorers share: the class dropdown (sorted by probability),
-    the opacity slider, the picture, the status line, and a cache of maps per
-    setting (so going back to a setting reruns nothing)."""
+    the opacity slider, the picture, the status line, a cache of maps per
+    setting (so going back to a setting reruns nothing), and the count of
+    every pass run (forward passes through the model, backward passes)."""
+
+    forward_passes = 1     # the explainer's own forward pass
+    _extra_backward = 0    # backward passes run outside the explainer (pixel methods)
+
+    @property
+    def backward_passes(self) -> int:
+        """Backward passes run so far, by every method shown."""
+        return self.explainer.backward_passes + self._extra_backward
+
+    def _options(self, record) -> dict:
+        """An expensive method's quick settings on a large image (see :data:`QUICK_ABOVE`)."""
+        return dict(record.quick) if record.expensive and self.explainer.x[0].numel() > QUICK_ABOVE else {}
+
+    def _run(self, record, call) -> CAMResult:
+        """``call()``, with the forward passes it runs counted (and, for a
+        gradient method outside the explainer, one backward pass per image)."""
+        with _count_forwards(self.explainer.model) as counter:
+            result = call()
+        self.forward_passes += counter.images
+        if record.family == "pixel" and record.backward:
+            self._extra_backward += counter.images
+        return result
 
     def _setup(self, logits: torch.Tensor, image: np.ndarray, class_names: Sequence[str], opacity: float,
                size: int, controls: list) -> None:
@@ -113,17 +159,25 @@ class _Explorer:
                 self.result = self._cache[key]
             except ValueError as err:  # e.g. CAM on a layer without a GAP head
                 self.result = None
-                self.status.value = f"<b>{html.escape(str(key[0]))}</b>: {html.escape(str(err))}"
-                self.image.value = _png(_display_size(self.original, self.size))
+                self.status.value = f"<b>{html.escape(str(key[0]))}</b>: no map here. {html.escape(str(err))}"
+                self.image.value = _png(self._panel(None))
                 return
         r = self.result
-        heat = overlay(self.original, r.map[0], self.opacity.value)
-        panel = np.concatenate([_display_size(self.original, self.size), _display_size(heat, self.size)], 1)
-        self.image.value = _png(panel)
-        peak = divmod(int(r.map[0].argmax()), r.map.shape[-1])
-        self.status.value = (f"{r.method} · <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
-                             f"class {self.klass.label} · peak at pixel row {peak[0]}, col {peak[1]} · "
-                             f"backward passes so far: {self.backward_passes}")
+        self.image.value = _png(self._panel(overlay(self.original, r.map[0], self.opacity.value)))
+        where = ("the map is empty: no positive evidence for this class here" if float(r.map[0].max()) == 0 else
+                 "peak at pixel row {}, col {}".format(*divmod(int(r.map[0].argmax()), r.map.shape[-1])))
+        quick = self._options(registry.get(r.method.split("(")[0], "vit" if isinstance(self, ViTExplorer) else None))
+        settings = f" ({', '.join(f'{k}={v}' for k, v in quick.items() if k != 'progress')}: quick settings)" \
+            if any(k != "progress" for k in quick) else ""
+        self.status.value = (f"{r.method}{settings} · <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
+                             f"class {self.klass.label} · {where} · passes so far: "
+                             f"{self.forward_passes} forward, {self.backward_passes} backward")
+
+    def _panel(self, heat: np.ndarray | None) -> np.ndarray:
+        """Image | overlay at the display size; a grey panel of the same size where there is no map."""
+        left = _display_size(self.original, self.size)
+        right = _display_size(heat, self.size) if heat is not None else np.full_like(left, 200)
+        return np.concatenate([left, right], 1)
 
     def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
         from IPython.display import display
@@ -155,19 +209,16 @@ class CAMExplorer(_Explorer):
         self.method = widgets.Dropdown(options=list(methods), value=methods[0], description="method")
         self._setup(self.explainer.logits, image, class_names, opacity, size, [self.layer, self.method])
 
-    @property
-    def backward_passes(self) -> int:
-        """Backward passes run so far (one per distinct class asked for)."""
-        return self.explainer.backward_passes
-
     def _key(self) -> tuple:
         return self.method.value, self.layer.value, self.klass.value
 
     def _explain(self, method: str, layer: str, klass: int) -> CAMResult:
         record = registry.get(method)
+        options = self._options(record)
         if record.family == "pixel":
-            return record.fn(self.explainer.model, self.explainer.x, layer, klass)
-        return self.explainer.explain(method, layer, klass)
+            return self._run(record, lambda: record.fn(self.explainer.model, self.explainer.x, layer, klass,
+                                                       **options))
+        return self._run(record, lambda: self.explainer.explain(method, layer, klass, **options))
 
 
 class ViTExplorer(_Explorer):
@@ -193,10 +244,6 @@ class ViTExplorer(_Explorer):
                                      value=None, description="head")
         self._setup(self.explainer.logits, image, class_names, opacity, size, [self.method, self.layer, self.head])
 
-    @property
-    def backward_passes(self) -> int:
-        return self.explainer.backward_passes
-
     def _key(self) -> tuple:
         record = registry.get(self.method.value, "vit")
         specific, uses_layer, uses_head = record.class_specific, "layer" in record.controls, "head" in record.controls
@@ -205,7 +252,9 @@ class ViTExplorer(_Explorer):
                 self.klass.value if specific else None, self.head.value if uses_head else None)
 
     def _explain(self, method: str, layer, klass, head) -> CAMResult:
-        return self.explainer.explain(method, layer, klass, **({} if head is None else {"head": head}))
+        record = registry.get(method, "vit")
+        options = self._options(record) | ({} if head is None else {"head": head})
+        return self._run(record, lambda: self.explainer.explain(method, layer, klass, **options))
 
 
 def _one_image(x: torch.Tensor) -> torch.Tensor:

@@ -109,3 +109,39 @@ def test_unknown_names_list_the_choices():
         registry.register(registry.Method(**{**registry.get("grad_cam").__dict__, "fn": lambda: None}))
     rows = registry.table("cam")
     assert [r["method"] for r in rows] == list(ch.METHODS) and all(r["raw -> map"] for r in rows)
+
+
+def test_the_explorer_counts_every_pass_and_uses_quick_settings_on_large_images():
+    import numpy as np
+    torch.manual_seed(0)
+    model = ShapesCNN().eval()
+    x = torch.randn(1, 3, 160, 160)                        # larger than widgets.QUICK_ABOVE
+    names = [str(i) for i in range(6)]
+    ex = CAMExplorer(model, x, np.zeros((160, 160, 3), np.uint8), names)
+    assert (ex.forward_passes, ex.backward_passes) == (1, 1)
+    ex.method.value = "saliency"                           # a pixel method: its passes count too
+    assert (ex.forward_passes, ex.backward_passes) == (2, 2)
+    ex.method.value = "score_cam"                          # expensive: the registry's quick settings
+    k = registry.get("score_cam").quick["top_k"]
+    assert "top_k=32: quick settings" in ex.status.value and ex.forward_passes == 2 + k
+    quick = ch.score_cam(model, x, "features.3", ex.klass.value, **registry.get("score_cam").quick)
+    assert torch.allclose(ex.result.map, quick.map, atol=1e-6)
+    ex.close()
+    small = CAMExplorer(model, x[..., :64, :64], np.zeros((64, 64, 3), np.uint8), names)
+    small.method.value = "score_cam"                       # a lab scene: every channel, exact
+    assert "quick" not in small.status.value and small.forward_passes > 1 + k
+    small.close()
+
+
+def test_the_explorer_says_when_a_map_is_empty_or_missing():
+    import numpy as np
+    model = ShapesCNN().eval()
+    torch.nn.init.zeros_(model.head.weight)                # every gradient is 0: Grad-CAM has nothing to show
+    ex = CAMExplorer(model, torch.randn(1, 3, 64, 64), np.zeros((64, 64, 3), np.uint8), [str(i) for i in range(6)])
+    assert "the map is empty" in ex.status.value and "peak at" not in ex.status.value
+    ex.layer.value, ex.method.value = "features.1", "cam"  # CAM before the GAP: no map, and the reason
+    assert ex.result is None and "no map here" in ex.status.value
+    import cv2
+    shown = cv2.imdecode(np.frombuffer(ex.image.value, np.uint8), cv2.IMREAD_COLOR)
+    assert shown.shape[:2] == (256, 512)                   # the same size as a map's panel
+    ex.close()

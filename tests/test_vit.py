@@ -4,7 +4,8 @@ weights, and on a ViT with a non-square patch grid. Nothing is downloaded."""
 import pytest
 import torch
 import torchvision
-from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
+                              XGradCAM)
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torchcam.methods import LeGrad
 from torchvision.models.vision_transformer import VisionTransformer
@@ -221,8 +222,8 @@ def test_every_method_on_every_grid(any_vit):
     model, x = any_vit
     gh, gw = vit.grid_shape(model, x)
     ex = ViTExplainer(model, x)
-    for method in vit.VIT_METHODS:
-        r = ex.explain(method, targets=2)
+    for method, record in vit.VIT_METHODS.items():
+        r = ex.explain(method, targets=2, **record.quick)
         assert r.raw.shape == (x.shape[0], gh, gw), method
         assert r.map.shape == (x.shape[0], *x.shape[-2:]), method
         assert r.map.min() >= 0 and r.map.max() <= 1
@@ -328,6 +329,60 @@ def test_grad_cam_agrees_with_pytorch_grad_cam(request, name):
     assert rel_diff(ours.map, theirs) < 1e-4
 
 
+TOKEN_ORACLES = [("grad_cam_pp", GradCAMPlusPlus, {"eps": 1e-6}), ("xgrad_cam", XGradCAM, {"eps": 1e-7}),
+                 ("layer_cam", LayerCAM, {}), ("hires_cam", HiResCAM, {}), ("eigen_cam", EigenCAM, {}),
+                 ("eigen_grad_cam", EigenGradCAM, {})]
+
+
+@pytest.mark.parametrize("name", ["shapes_vit", "rect_vit"])
+@pytest.mark.parametrize("method, Reference, options", TOKEN_ORACLES, ids=[m for m, _, _ in TOKEN_ORACLES])
+def test_cnn_rules_on_tokens_agree_with_pytorch_grad_cam_and_its_reshape_transform(request, name, method,
+                                                                                  Reference, options):
+    """The CNN rules on a block's tokens (at ln_1) viewed as a feature map,
+    against pytorch-grad-cam given the same layer and a reshape transform.
+    Raw maps before their ReLU (Eigen: up to the SVD's sign)."""
+    model, x = request.getfixturevalue(name)
+    targets = [1, 4, 0, 2][: x.shape[0]]
+    ours = getattr(vit, method)(model, x, None, targets, **options)
+    layer = vit.blocks(model)[-1].ln_1
+    grid = vit.grid_shape(model, x)
+    with Reference(model, [layer], reshape_transform=lambda t: vit.tokens_to_grid(t, grid)) as ref:
+        ref(x, [ClassifierOutputTarget(t) for t in targets])
+        acts = ref.activations_and_grads.activations[0].numpy()
+        grads = ref.activations_and_grads.gradients
+        theirs = ref.get_cam_image(x, layer, None, acts, grads[0].numpy() if grads else None, False)
+    for i in range(len(x)):
+        if method.startswith("eigen"):
+            assert min(rel_diff(ours.raw[i], theirs[i]), rel_diff(ours.raw[i], -theirs[i])) < 1e-4, (name, i)
+        else:
+            # Grad-CAM++'s denominator 2g^2 + sum(A) g^3 nearly cancels where sum(A) < 0 (LayerNorm outputs
+            # are signed), so the two float32 computations differ more there: 4e-4 on shapes_vit.
+            tol = 1e-3 if method == "grad_cam_pp" else 1e-4
+            assert rel_diff(ours.raw[i], theirs[i]) < tol, (name, i)
+    assert hook_count(model) == 0 and ours.layer.endswith(".ln_1")
+
+
+def test_score_cam_on_tokens_agrees_with_pytorch_grad_cam(shapes_vit):
+    model, x = shapes_vit
+    x1 = x[:1]
+    ours = vit.score_cam(model, x1, None, 2, like="pytorch-grad-cam", skip_constant=False, progress=False)
+    grid = vit.grid_shape(model, x1)
+    with ScoreCAM(model, [vit.blocks(model)[-1].ln_1], reshape_transform=lambda t: vit.tokens_to_grid(t, grid)) as ref:
+        theirs = ref(x1, [ClassifierOutputTarget(2)])
+    assert abs(ours.map.numpy() - theirs).max() < 1e-4
+
+
+def test_every_token_method_reuses_one_backward_pass_per_class(shapes_vit):
+    model, x = shapes_vit
+    ex = ViTExplainer(model, x)
+    for method in ("grad_cam", "grad_cam_pp", "layer_cam", "hires_cam", "xgrad_cam", "eigen_grad_cam"):
+        for block in (5, 3, 0):
+            ex.explain(method, block, 1)
+    assert ex.backward_passes == 1
+    with pytest.raises(ValueError, match="on ViT tokens choose from"):
+        ex.token_cam("cam")
+
+
 # -- errors --------------------------------------------------------------------
 
 def test_clear_errors(shapes_vit):
@@ -340,7 +395,7 @@ def test_clear_errors(shapes_vit):
     with pytest.raises(KeyError, match="encoder block"):
         ex.grad_cam(layer="encoder.ln")
     with pytest.raises(KeyError, match="unknown ViT method"):
-        ex.explain("grad_cam_pp")
+        ex.explain("cam")
     with pytest.raises(TypeError, match="not a torchvision VisionTransformer"):
         vit.rollout(torchvision.models.resnet18(), x)
     with pytest.raises(ValueError, match="8x8 patches"):
@@ -365,7 +420,7 @@ def test_real_photo_path_with_a_stand_in_vit_b_16(monkeypatch, tmp_path):
     model = load_imagenet_model("vit_b_16")
     photo = data.load_image(data.IMAGES_DIR / "cat_chelsea.jpg")
     ex = ViTExplainer(model, photo.tensor)
-    for method in vit.VIT_METHODS:
-        r = ex.explain(method)
+    for method, record in vit.VIT_METHODS.items():
+        r = ex.explain(method, **record.quick)
         assert r.raw.shape == (1, 14, 14) and r.map.shape == (1, 224, 224)
         assert r.map.max() == 1.0, method
