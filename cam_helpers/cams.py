@@ -28,7 +28,8 @@ from torch import nn
 
 from . import rules
 from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits,
-                   check_positive, normalize, relu_map, resolve_targets, upsample)
+                   check_positive, is_logits, is_score, normalize, refuse_score, relu_map, resolve_targets,
+                   target_labels, target_scores, upsample)
 from .hooks import LayerRef, candidate_layers, capture, default_target_layer, resolve_layer
 from .registry import Method, get, names, register
 
@@ -64,7 +65,7 @@ class Explainer:
         if layers is None:
             layers = [default_target_layer(model)]
         with capture(model, layers) as cap:
-            logits = check_logits(model(self.x), model)
+            output = model(self.x)
             cap.check_reached()
             cap.check_ran_once()
         for name, a in cap.activations.items():
@@ -75,8 +76,9 @@ class Explainer:
         self._capture = cap
         self.layers = list(cap.layers)
         self.activations = cap.activations
-        self.logits = logits
-        self._grads: dict[tuple[int, ...], dict[str, torch.Tensor]] = {}
+        self.output = output   # what the model returned: logits, or anything a callable target reads
+        self.logits = output if is_logits(output) else None
+        self._grads: dict[tuple, dict[str, torch.Tensor]] = {}
 
     @property
     def size(self) -> tuple[int, int]:
@@ -90,8 +92,15 @@ class Explainer:
             raise KeyError(f"layer {name!r} was not captured by this Explainer; captured: {self.layers}")
         return name
 
-    def targets(self, targets: Targets = None) -> torch.Tensor:
-        return resolve_targets(targets, self.logits)
+    def targets(self, targets: Targets = None):
+        """Class indices (B,), resolved against the logits; a callable score as it is."""
+        if is_score(targets):
+            return targets
+        return resolve_targets(targets, check_logits(self.output, self.model))
+
+    def _result(self, raw: torch.Tensor, t, layer: str, method: str) -> CAMResult:
+        logits = self.logits if self.logits is not None else target_scores(self.output, t).detach()[:, None]
+        return cam_result(raw, self.size, target_labels(t, len(raw), raw.device), logits, layer, method)
 
     @property
     def backward_passes(self) -> int:
@@ -100,13 +109,14 @@ class Explainer:
 
     def gradients(self, targets: Targets = None) -> dict[str, torch.Tensor]:
         """d(logit of each image's target)/d(activation) for every captured
-        layer: one backward pass per distinct set of targets, then cached.
-        Logits, not softmax scores: the softmax would mix in every other class."""
+        layer: one backward pass per distinct set of targets (or callable
+        score), then cached. Logits, not softmax scores: the softmax would mix
+        in every other class."""
         t = self.targets(targets)
-        key = tuple(t.tolist())
+        key = ("score", t) if is_score(t) else tuple(t.tolist())
         if key not in self._grads:
             with torch.enable_grad():  # the caller may be inside torch.no_grad()
-                score = self.logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
+                score = target_scores(self.output, t).sum()  # images are independent in eval mode
                 self._grads[key] = self._capture.gradients_of(score, retain_graph=True)
         return self._grads[key]
 
@@ -120,7 +130,7 @@ class Explainer:
         acts = at_least_float32(self.activations[layer_name].detach())
         grads = at_least_float32(self.gradients(t)[layer_name]) if record.backward else None
         raw = record.rule(acts, grads, **options)
-        return cam_result(raw, self.size, t, self.logits, layer_name, name)
+        return self._result(raw, t, layer_name, name)
 
     def _weights_result(self, layer: LayerRef | None, t: torch.Tensor, weights_of, method: str) -> CAMResult:
         """``raw = sum_k w_k A^k`` with per-channel weights from a perturbation."""
@@ -201,6 +211,7 @@ class Explainer:
         """
         name = self._layer(layer)
         t = self.targets(targets)
+        refuse_score(t, "CAM")
         acts = self.activations[name].detach()
         fc = linear_head(self.model, head)
         if fc.in_features != acts.shape[1]:
@@ -232,6 +243,7 @@ class Explainer:
         with ``skip_constant=False`` its maps agree to 1e-4)."""
         from .perturbation import score_weights
         t = self.targets(targets)
+        refuse_score(t, "Score-CAM")
 
         def weights_of(acts):
             return score_weights(self.model, self.x, acts.to(self.x.dtype), t, batch_size=batch_size, top_k=top_k,
@@ -246,6 +258,7 @@ class Explainer:
         layers after ``layer`` run per ablated channel."""
         from .perturbation import ablation_weights
         t = self.targets(targets)
+        refuse_score(t, "Ablation-CAM")
         module = resolve_layer(self.model, self._layer(layer))[1]
 
         def weights_of(acts):

@@ -9,7 +9,7 @@ turn bad arguments into clear errors before any work; ``normalize``,
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +18,11 @@ from torch.nn import functional as F
 
 from .hooks import model_device_dtype
 
-Targets = int | Sequence[int] | torch.Tensor | None
+# Class indices (one, or one per image), None for each image's predicted
+# class, or a callable on the model's output returning one score per image.
+Targets = int | Sequence[int] | torch.Tensor | Callable[..., torch.Tensor] | None
+# ``CAMResult.targets`` of images explained by a callable score (no class index).
+SCORE_TARGET = -1
 
 
 class NotAGAPModelError(ValueError):
@@ -80,14 +84,50 @@ def check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive whole number, got {v!r}")
 
 
+def is_logits(out) -> bool:
+    return isinstance(out, torch.Tensor) and out.dim() == 2
+
+
 def check_logits(out, model: nn.Module) -> torch.Tensor:
     """The model's output, checked to be (B, classes) logits."""
-    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+    if not is_logits(out):
         what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Explain a model whose "
-                        "forward returns the logits: wrap it, e.g. a module whose forward returns "
-                        "model(x)['logits'] or model(x)[0].")
+        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Give targets as a "
+                        "callable on the output that returns one score per image (e.g. "
+                        "targets=lambda out: out['logits'][:, 3], or a region of a segmentation map), or wrap "
+                        "the model so that its forward returns the logits.")
     return out
+
+
+def is_score(targets) -> bool:
+    """Whether ``targets`` is a callable score rather than class indices."""
+    return callable(targets) and not isinstance(targets, torch.Tensor)
+
+
+def target_scores(output, targets) -> torch.Tensor:
+    """(B,) the score each image's explanation is about: its target class's
+    logit, or ``targets(output)`` for a callable score."""
+    if is_score(targets):
+        scores = targets(output)
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 1:
+            what = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+            raise TypeError(f"a callable target must return one score per image, a tensor of shape (B,); "
+                            f"got {what}. Sum or select over the other dimensions (e.g. out[:, 3, mask].sum(1)).")
+        return scores
+    return output.gather(1, targets[:, None])[:, 0]
+
+
+def target_labels(targets, batch: int, device=None) -> torch.Tensor:
+    """``CAMResult.targets``: the class indices, or :data:`SCORE_TARGET` for a callable score."""
+    if is_score(targets):
+        return torch.full((batch,), SCORE_TARGET, dtype=torch.long, device=device)
+    return targets
+
+
+def refuse_score(targets, method: str) -> None:
+    if is_score(targets):
+        raise TypeError(f"{method} explains class indices (it uses the class's logits or weights directly); "
+                        "callable targets work with the gradient methods")
 
 
 def check_input(model: nn.Module, x) -> torch.Tensor:
@@ -121,9 +161,14 @@ def check_input(model: nn.Module, x) -> torch.Tensor:
     return x.to(device=device, dtype=dtype)
 
 
-def resolve_targets(targets: Targets, logits: torch.Tensor) -> torch.Tensor:
+def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: bool = False):
     """(B,) long tensor of classes: ``None`` -> predicted, int -> every image,
-    sequence -> one per image. Out-of-range classes raise ``IndexError``."""
+    sequence -> one per image. Out-of-range classes raise ``IndexError``.
+    A callable score passes through unchanged where ``allow_score``."""
+    if is_score(targets):
+        if allow_score:
+            return targets
+        refuse_score(targets, "this function")
     batch, classes = logits.shape
     if targets is None:
         return logits.argmax(1)

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import CAMResult, Targets, check_input, check_logits, check_positive, normalize, relu_map, resolve_targets, upsample
+from .core import (CAMResult, Targets, check_input, check_logits, check_positive, is_score, normalize, refuse_score,
+                   relu_map, resolve_targets, target_labels, target_scores, upsample)
 from .registry import Method, lookup, methods, register
 from .hooks import LayerRef, frozen_eval, model_lock
 from .speed import auto_batch
@@ -41,7 +42,16 @@ def _result(raw, targets, logits, method, layer="input") -> CAMResult:
     """A pixel method's result; ``map`` by the method's registered ``to_map``."""
     raw = raw.detach()
     reduce = next(m.to_map for m in methods("pixel") if m.name == method)
-    return CAMResult(raw, reduce(raw, tuple(raw.shape[-2:])), targets, logits.detach(), layer, method)
+    return CAMResult(raw, reduce(raw, tuple(raw.shape[-2:])), target_labels(targets, len(raw), raw.device),
+                     logits.detach(), layer, method)
+
+
+def _logits_and_targets(model: nn.Module, out, targets):
+    """(logits or the callable's scores as (B, 1), class indices or the callable)."""
+    if is_score(targets):
+        return target_scores(out, targets).detach()[:, None], targets
+    out = check_logits(out, model)
+    return out.detach(), resolve_targets(targets, out)
 
 
 def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
@@ -54,24 +64,23 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
     with frozen_eval(model), torch.enable_grad():
         for chunk in chunks:
             xi = chunk.detach().requires_grad_(True)
-            out = check_logits(model(xi), model)
-            t = resolve_targets(_slice(targets, done, len(chunk)), out)
-            grads.append(torch.autograd.grad(out.gather(1, t[:, None]).sum(), xi)[0])
-            logits.append(out.detach())
+            out = model(xi)
+            chunk_logits, t = _logits_and_targets(model, out, _slice(targets, done, len(chunk)))
+            grads.append(torch.autograd.grad(target_scores(out, t).sum(), xi)[0])
+            logits.append(chunk_logits)
             done += len(chunk)
     logits = torch.cat(logits)
-    return torch.cat(grads), logits, resolve_targets(targets, logits)
+    return torch.cat(grads), logits, resolve_targets(targets, logits, allow_score=True)
 
 
 def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, targets)`` of the unperturbed batch: one inference pass."""
     with torch.no_grad(), frozen_eval(model):
-        logits = check_logits(model(x), model)
-    return logits, resolve_targets(targets, logits)
+        return _logits_and_targets(model, model(x), targets)
 
 
 def _slice(targets: Targets, start: int, n: int) -> Targets:
-    if targets is None or isinstance(targets, int) or torch.as_tensor(targets).numel() == 1:
+    if targets is None or is_score(targets) or isinstance(targets, int) or torch.as_tensor(targets).numel() == 1:
         return targets
     return torch.as_tensor(targets).flatten()[start:start + n]
 
@@ -208,7 +217,7 @@ def guided_grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = 
     ``interpolation="nearest"``."""
     from .cams import grad_cam
     gc = grad_cam(model, x, layer, targets)
-    gb = guided_backprop(model, x, None, gc.targets)
+    gb = guided_backprop(model, x, None, targets if is_score(targets) else gc.targets)
     size = tuple(x.shape[-2:])
     positive = F.relu(gc.raw)   # the Grad-CAM map L^c, after its ReLU
     up = (upsample(positive, size) if interpolation == "bilinear"
@@ -259,7 +268,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, layer: LayerRef | No
         index = torch.arange(start, min(start + per, x.shape[0] * steps), device=x.device)
         b, k = index // steps, index % steps
         points = base[b] + alphas[k, None, None, None] * (x[b] - base[b])
-        g, _, _ = input_gradients(model, points, t[b])
+        g, _, _ = input_gradients(model, points, t if is_score(t) else t[b])
         total.index_add_(0, b, g * weights[k, None, None, None])
     return _result((x - base) * total, t, logits, "integrated_gradients")
 
@@ -284,6 +293,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
         count[i:i + window, j:j + window] += 1
     attr = torch.zeros_like(x)
     logits, t = _clean_logits(model, x, targets)
+    refuse_score(t, "occlusion")
     y = logits.gather(1, t[:, None])[:, 0]
     with torch.no_grad(), frozen_eval(model):
         for k in range(b):
@@ -329,10 +339,12 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     else:
         sigma = torch.full((x.shape[0] * samples, *x.shape[1:]), float(stdev), device=x.device, dtype=x.dtype)
     noisy = x.repeat_interleave(samples, 0) + torch.normal(0.0, sigma)
-    reps = t.repeat_interleave(samples)
+    reps = t if is_score(t) else t.repeat_interleave(samples)
     step = batch_size * samples if batch_size else auto_batch(x, None)
-    raws = [base(model, noisy[i:i + step], layer, reps[i:i + step], **options).raw for i in range(0, len(noisy), step)]
+    raws = [base(model, noisy[i:i + step], layer, reps if is_score(reps) else reps[i:i + step], **options).raw
+            for i in range(0, len(noisy), step)]
     raw = torch.cat(raws).view(x.shape[0], samples, *raws[0].shape[1:]).mean(1)
+    t = target_labels(t, len(x), x.device)
     # How the averaged raw becomes a map is the base method's business: its record says.
     record = lookup(base)   # through functools.partial(integrated_gradients, steps=4) too
     fn = base.func if isinstance(base, functools.partial) else base

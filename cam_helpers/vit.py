@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from . import rules
-from .core import CAMResult, Targets, at_least_float32, cam_result, check_input, relu_map, resolve_targets
+from .core import (CAMResult, Targets, at_least_float32, cam_result, check_input, is_score, relu_map, resolve_targets,
+                   target_labels, target_scores)
 from .hooks import frozen_eval
 from .registry import Method, get, methods, register
 from .vit_attention import (block_index, attention_probs, attentions, block_names, blocks, capture_attention,
@@ -154,7 +155,7 @@ class ViTExplainer:
         return self._backward
 
     def targets(self, targets: Targets = None) -> torch.Tensor:
-        return resolve_targets(targets, self.logits)
+        return resolve_targets(targets, self.logits, allow_score=True)
 
     def _need_graph(self, method: str) -> None:
         if not self.differentiable:
@@ -165,18 +166,22 @@ class ViTExplainer:
         return cls_row[..., 1:].reshape(*cls_row.shape[:-1], *self.grid)
 
     def _result(self, raw, targets, layer: str, method: str) -> CAMResult:
-        return cam_result(raw, self.size, targets, self.logits, layer, method)
+        return cam_result(raw, self.size, target_labels(targets, len(raw), raw.device), self.logits, layer, method)
 
-    def _score(self, t: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+    def _score(self, t, logits: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.logits if logits is None else logits
-        return logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
+        return target_scores(logits, t).sum()  # images are independent in eval mode
+
+    @staticmethod
+    def _key(t) -> tuple:
+        return ("score", t) if is_score(t) else tuple(t.tolist())
 
     def attention_gradients(self, targets: Targets = None) -> list[torch.Tensor]:
         """d(logit of each image's target)/dA for every block: one backward
         pass per distinct set of targets, then cached."""
         self._need_graph("attention_gradients")
         t = self.targets(targets)
-        key = tuple(t.tolist())
+        key = self._key(t)
         if key not in self._grads:
             with torch.enable_grad():
                 self._grads[key] = list(torch.autograd.grad(self._score(t), self.attentions, retain_graph=True))
@@ -244,7 +249,7 @@ class ViTExplainer:
         i = block_index(self.model, layer)
         t = self.targets(targets)
         if at == "ln_1":
-            key = ("ln_1",) + tuple(t.tolist())
+            key = ("ln_1",) + self._key(t)
             if key not in self._grads:
                 self._grads[key] = self._token_grads(t, self.normed)
             return self.normed[i].detach(), self._grads[key][i]

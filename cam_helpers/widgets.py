@@ -25,6 +25,7 @@ from torch import nn
 
 from . import registry
 from .cams import CAMResult, Explainer
+from .core import check_logits
 from .hooks import candidate_layers, default_target_layer
 from .viz import overlay
 from .vit import ViTExplainer
@@ -207,7 +208,8 @@ class CAMExplorer(_Explorer):
         self.layer = widgets.SelectionSlider(options=layers, value=layer, description="layer",
                                              continuous_update=False, layout=widgets.Layout(width="420px"))
         self.method = widgets.Dropdown(options=list(methods), value=methods[0], description="method")
-        self._setup(self.explainer.logits, image, class_names, opacity, size, [self.layer, self.method])
+        self._setup(check_logits(self.explainer.output, model), image, class_names, opacity, size,
+                    [self.layer, self.method])
 
     def _key(self) -> tuple:
         return self.method.value, self.layer.value, self.klass.value
