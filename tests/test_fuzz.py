@@ -44,6 +44,11 @@ LAYERS = {"cnn": ["features.3", "features.2", "features.0"], "vgg": ["features.3
 BAD_LAYERS = ["head", "classifier.1", "", "features.9", 3]
 
 
+def second_logit(out):
+    """A callable target: one score per image."""
+    return out[:, 1]
+
+
 def method_fn(name):
     return getattr(ch, name) if name in ch.METHODS else pixels.PIXEL_METHODS[name]
 
@@ -77,7 +82,7 @@ def cases(draw):
     size = 64 if name == "vgg" else draw(st.sampled_from([16, 24, 40, 64]))
     targets = draw(st.one_of(
         st.none(), st.integers(0, 5), st.lists(st.integers(0, 5), min_size=batch, max_size=batch),
-        st.sampled_from([-1, 6, [0] * (batch + 1), 2.5, 3.0, True])))
+        st.sampled_from([-1, 6, [0] * (batch + 1), 2.5, 3.0, True, second_logit])))
     layer = draw(st.one_of(st.none(), st.sampled_from(LAYERS[name]), st.sampled_from(BAD_LAYERS)))
     return dict(name=name, batch=batch, size=size, targets=targets, layer=layer,
                 dtype=draw(st.sampled_from(list(DTYPES))), train=draw(st.booleans()),
@@ -85,36 +90,50 @@ def cases(draw):
                 method=draw(st.sampled_from(METHODS)), seed=draw(st.integers(0, 2 ** 16)))
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(cases())
-def test_every_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_was(case):
-    model = MODELS[(case["name"], case["dtype"])]
-    model.train(case["train"])
-    before = snapshot(model)
+def make_input(case) -> torch.Tensor:
     x = torch.randn(case["batch"], 3, case["size"], case["size"], generator=torch.Generator().manual_seed(case["seed"]))
-    if case["channels_last"]:
+    if case.get("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
     if case["nan"]:
         x[0, 0, 0, 0] = float("nan")
-    fn, options = method_fn(case["method"]), OPTIONS.get(case["method"], {})
+    return x
+
+
+def run_case(model, case, call):
+    """``call()`` must give a correct-looking result or one of our documented
+    errors, and leave ``model`` as it was. Returns the result, or None."""
+    model.train(case["train"])
+    before = snapshot(model)
     try:
-        result = fn(model, x, case["layer"], case["targets"], **options)
+        result = call()
     except DOCUMENTED as err:
         event(f"clear error: {type(err).__name__}: {str(err)[:60]}")
         assert raised_by_us(err), "".join(traceback.format_exception(err))
         assert str(err)
         assert_unchanged(model, before)
-        return
+        return None
     event("result")
     assert_unchanged(model, before)
-    maps = result.map
-    assert maps.shape == (case["batch"], case["size"], case["size"])
-    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    assert result.map.shape == (case["batch"], case["size"], case["size"])
+    assert torch.isfinite(result.map).all() and result.map.min() >= 0 and result.map.max() <= 1
     assert result.targets.shape == (case["batch"],)
-    if case["dtype"] != "bfloat16" and case["method"] in GRADIENT_CAMS:
-        ref = method_fn(case["method"])(REFERENCE[case["name"]], x.double(), case["layer"], case["targets"]).raw
-        scale = max(float(ref.abs().max()), 1e-12)
-        assert float((result.raw.double() - ref).abs().max()) <= 1e-3 * scale
+    return result
+
+
+def assert_close_to(result, reference: torch.Tensor) -> None:
+    scale = max(float(reference.abs().max()), 1e-12)
+    assert float((result.raw.double() - reference).abs().max()) <= 1e-3 * scale
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(cases())
+def test_every_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_was(case):
+    model = MODELS[(case["name"], case["dtype"])]
+    x = make_input(case)
+    fn, options = method_fn(case["method"]), OPTIONS.get(case["method"], {})
+    result = run_case(model, case, lambda: fn(model, x, case["layer"], case["targets"], **options))
+    if result is not None and case["dtype"] != "bfloat16" and case["method"] in GRADIENT_CAMS:
+        assert_close_to(result, fn(REFERENCE[case["name"]], x.double(), case["layer"], case["targets"]).raw)
 
 
 def test_the_cases_reach_every_kind_of_input():
@@ -151,7 +170,8 @@ VIT_SIZE = {"vit": 32, "shapes_vit": 64}
 VIT_OPTIONS = {"attention_map": [{}, {"head": 1}, {"head": -1}, {"head": 4}],
                "rollout": [{}, {"head_fusion": "max", "discard_ratio": 0.5}, {"head_fusion": "median"},
                            {"discard_ratio": 1.0}],
-               "gradient_rollout": [{}], "grad_cam": [{}], "legrad": [{}, {}, {"layers": [0, -1]}]}
+               "gradient_rollout": [{}], "grad_cam": [{}], "legrad": [{}, {}, {"layers": [0, -1]}],
+               "layer_cam": [{}], "eigen_grad_cam": [{}], "score_cam": [{"top_k": 4, "progress": False}]}
 
 
 @st.composite
@@ -163,7 +183,7 @@ def vit_cases(draw):
     return dict(name=name, batch=batch, size=size, method=method, options=draw(st.sampled_from(VIT_OPTIONS[method])),
                 targets=draw(st.one_of(st.none(), st.integers(0, 5),
                                        st.lists(st.integers(0, 5), min_size=batch, max_size=batch),
-                                       st.sampled_from([-1, 6, 2.5, True]))),
+                                       st.sampled_from([-1, 6, 2.5, True, second_logit]))),
                 layer=draw(st.sampled_from([None] * 4 + [0, 1, -1, 2, "encoder.layers.encoder_layer_1"] * 2
                                            + [3, 7, 1.5, "encoder.ln"])),
                 dtype=draw(st.sampled_from(list(DTYPES))), train=draw(st.booleans()),
@@ -174,28 +194,12 @@ def vit_cases(draw):
 @given(vit_cases())
 def test_every_vit_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_was(case):
     model = VIT_MODELS[(case["name"], case["dtype"])]
-    model.train(case["train"])
-    before = snapshot(model)
-    x = torch.randn(case["batch"], 3, case["size"], case["size"], generator=torch.Generator().manual_seed(case["seed"]))
-    if case["nan"]:
-        x[0, 0, 0, 0] = float("nan")
+    x = make_input(case).to(DTYPES[case["dtype"]])
     fn = getattr(vit, case["method"])
-    try:
-        result = fn(model, x.to(DTYPES[case["dtype"]]), case["layer"], case["targets"], **case["options"])
-    except DOCUMENTED as err:
-        event(f"clear error: {type(err).__name__}: {str(err)[:60]}")
-        assert raised_by_us(err), "".join(traceback.format_exception(err))
-        assert str(err)
-        assert_unchanged(model, before)
-        return
-    event("result")
-    assert_unchanged(model, before)
-    assert result.map.shape == (case["batch"], case["size"], case["size"])
-    assert torch.isfinite(result.map).all() and result.map.min() >= 0 and result.map.max() <= 1
-    if case["dtype"] != "bfloat16":
-        ref = fn(VIT_REFERENCE[case["name"]], x.double(), case["layer"], case["targets"], **case["options"]).raw
-        scale = max(float(ref.abs().max()), 1e-12)
-        assert float((result.raw.double() - ref).abs().max()) <= 1e-3 * scale
+    result = run_case(model, case, lambda: fn(model, x, case["layer"], case["targets"], **case["options"]))
+    if result is not None and case["dtype"] != "bfloat16":
+        assert_close_to(result, fn(VIT_REFERENCE[case["name"]], x.double(), case["layer"], case["targets"],
+                                   **case["options"]).raw)
 
 
 def test_the_vit_cases_reach_every_method_dtype_and_bad_input():
