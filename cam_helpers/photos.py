@@ -128,13 +128,13 @@ class PhotoObject:
 
 def photo_objects(name: str | Path, path: Path = BOXES) -> list[PhotoObject]:
     """The hand-drawn objects of course photo ``name`` (e.g. ``"astronaut.jpg"``)."""
-    from .models import imagenet_classes
+    from torchvision.models import ResNet18_Weights   # the 1,000 ImageNet classes, in Lite0's order too
     table = json.loads(Path(path).read_text())
     key = Path(name).name
     if key not in table:
         raise KeyError(f"no boxes for {key!r} in {path}; photos with boxes: "
                        f"{sorted(k for k in table if not k.startswith('_'))}")
-    index = {c: i for i, c in enumerate(imagenet_classes("efficientnet_lite0"))}
+    index = {c: i for i, c in enumerate(ResNet18_Weights.DEFAULT.meta["categories"])}
     return [PhotoObject(o["name"], [index[c] for c in o["classes"]], tuple(o["box"])) for o in table[key]]
 
 
@@ -194,9 +194,9 @@ def grid_pointing_game(model: torch.nn.Module, explain: Callable, images: Sequen
 
     ``explain(model, x, layer=None, targets=...)`` is any method of the
     course. Returns (arrangements, tiles) scores; ``.mean()`` is the GPG score."""
+    from .hooks import model_device_dtype
     from .metrics import energy_pointing_game
     n = grid * grid
-    from .hooks import model_device_dtype
     device = model_device_dtype(model)[0]
     rows = []
     for shift in range(n):

@@ -11,8 +11,8 @@ methods::
 The grid is ``(H // patch_size, W // patch_size)`` of the batch itself: no
 14x14 is assumed anywhere, and non-square grids work.
 
-The model's geometry and the attention capture are in
-:mod:`cam_helpers.vit_attention` (re-exported here).
+The model's geometry, the attention capture and the rollout arithmetic are
+in :mod:`cam_helpers.vit_attention` (re-exported here).
 """
 from __future__ import annotations
 
@@ -26,89 +26,15 @@ from .core import (CAMResult, Targets, at_least_float32, cam_result, check_input
                    target_labels, target_scores)
 from .hooks import frozen_eval
 from .registry import Method, get, methods, register
-from .vit_attention import (block_index, attention_probs, attentions, block_names, blocks, capture_attention,
-                            grid_shape, tokens_to_grid)
+from .vit_attention import (HEAD_FUSIONS, attention_probs, attentions, block_index, block_names, blocks,
+                            capture_attention, discard_lowest, fuse_heads, gradient_rollout_matrix, grid_shape,
+                            rollout_matrix, tokens_to_grid)
 
 __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs",
            "attentions", "block_names", "blocks", "capture_attention", "discard_lowest", "eigen_cam",
            "eigen_grad_cam", "fuse_heads", "grad_cam", "grad_cam_pp", "gradient_rollout", "gradient_rollout_matrix",
            "grid_shape", "hires_cam", "layer_cam", "legrad", "rollout", "rollout_matrix", "score_cam",
            "tokens_to_grid", "xgrad_cam"]
-
-HEAD_FUSIONS = ("mean", "max", "min")
-
-
-# --------------------------------------------------------------------------
-# Rollout
-# --------------------------------------------------------------------------
-
-def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
-    """(B, heads, T, T) -> (B, T, T) by the mean, max or min over heads."""
-    if head_fusion == "mean":
-        return attention.mean(1)
-    if head_fusion == "max":
-        return attention.amax(1)
-    if head_fusion == "min":
-        return attention.amin(1)
-    raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
-
-
-def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Zero the lowest ``ratio`` of each image's (T, T) entries, except the
-    CLS token's own entry [0, 0], as the authors' reference code does: it
-    picks the ``int(T * T * ratio)`` lowest entries and then spares [0, 0]
-    if it is among them (so one entry fewer is zeroed then). Per image."""
-    if not 0 <= ratio < 1:
-        raise ValueError(f"discard_ratio must be in [0, 1), got {ratio}")
-    b, t, _ = fused.shape
-    k = int(t * t * ratio)
-    if k == 0:
-        return fused
-    flat = fused.flatten(1)
-    drop = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, flat.topk(k, dim=1, largest=False).indices, True)
-    drop[:, 0] = False   # the CLS token's self-attention is never zeroed
-    return flat.masked_fill(drop, 0.0).view(b, t, t)
-
-
-def rollout_matrix(attentions: Sequence[torch.Tensor], head_fusion: str = "mean",
-                   discard_ratio: float = 0.0) -> torch.Tensor:
-    r"""Attention rollout (Abnar & Zuidema 2020) over blocks in order:
-
-    .. math:: \hat A_l = \mathrm{rownorm}\big(\tfrac12(\mathrm{fuse}_h A_l + I)\big), \qquad
-              R = \hat A_L \cdots \hat A_2 \hat A_1
-
-    ``fuse`` is the mean, max or min over heads; ``discard_ratio`` zeroes the
-    lowest entries first (:func:`discard_lowest`). Every row of each
-    :math:`\hat A_l`, and so of R, sums to 1. Returns R: (B, T, T).
-    """
-    first = attentions[0]
-    eye = torch.eye(first.shape[-1], device=first.device, dtype=first.dtype)
-    result = eye.expand(first.shape[0], -1, -1)
-    for attention in attentions:
-        fused = discard_lowest(fuse_heads(attention, head_fusion), discard_ratio)
-        a = (fused + eye) / 2
-        a = a / a.sum(-1, keepdim=True)
-        result = a @ result
-    return result
-
-
-def gradient_rollout_matrix(attentions: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]
-                            ) -> torch.Tensor:
-    r"""Gradient-weighted rollout (Chefer, Gur & Wolf 2021, "Generic
-    Attention-model Explainability", eqs. 5-6 for self-attention):
-
-    .. math:: \bar A_l = \mathbb{E}_h\big[(\nabla A_l \odot A_l)^+\big], \qquad R \leftarrow R + \bar A_l R,
-              \quad R_0 = I
-
-    Returns R: (B, T, T); the map is the CLS row over the patch tokens.
-    """
-    first = attentions[0]
-    result = torch.eye(first.shape[-1], device=first.device, dtype=first.dtype).expand(first.shape[0], -1, -1)
-    for a, g in zip(attentions, gradients):
-        weighted = (g * a).clamp_min(0).mean(1)
-        result = result + weighted @ result
-    return result
-
 
 # --------------------------------------------------------------------------
 # One forward pass, every method
