@@ -2,10 +2,34 @@
 # Install the course into a project-local environment, .venv/ (created if missing):
 # requirements.txt (lower bounds only: pip takes the newest matching torch and
 # torchvision pair) and cam_helpers itself, editable.
+#
+# An environment that already has everything is left alone: nothing is
+# downloaded, so an installed course starts with no network (a classroom, a
+# train). Set CAM_COURSE_REINSTALL=1 to run pip anyway.
+#
+# CAM_COURSE_TORCH=cpu installs PyTorch's CPU-only wheels first (from
+# download.pytorch.org): a laptop without an NVIDIA GPU then needs no CUDA
+# libraries. Off by default. See the README for the disk each choice takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements.txt
-.venv/bin/python -m pip install --quiet --no-deps -e . 2>/dev/null
+if [ "${CAM_COURSE_REINSTALL:-0}" != 1 ] && .venv/bin/python scripts/check_env.py 2>/dev/null; then
+  exit 0   # already installed: nothing to do, and no network needed
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+if [ "${CAM_COURSE_TORCH:-}" = cpu ]; then
+  "${pip[@]}" --index-url https://download.pytorch.org/whl/cpu torch torchvision
+fi
+"${pip[@]}" -r requirements.txt
+# The package itself, editable, built with what the environment has (no
+# download of build tools): setuptools>=64 where present, else a .pth file.
+if ! "${pip[@]}" --no-deps --no-build-isolation -e . ; then
+  echo "install.sh: no PEP 660 editable build here; linking the project with a .pth file instead" >&2
+  site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  pwd > "$site/cam_course.pth"
+fi
+if ! .venv/bin/python scripts/check_env.py; then
+  echo "install.sh: the environment is still missing the packages above; see pip's messages" >&2
+  exit 1
+fi

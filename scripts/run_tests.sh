@@ -4,6 +4,11 @@
 # through nbval.
 #   bash scripts/run_tests.sh            # everything
 #   bash scripts/run_tests.sh tests/     # pytest arguments pass through
+#
+# nbval checks the notebooks as committed. JupyterLab autosaves the copies you
+# run (half-run ones too); when notebooks/ differs from git's HEAD, the
+# committed notebooks are checked out to .ci-cache/committed/ and tested
+# there, and your working copies are left as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -12,4 +17,16 @@ bash scripts/install.sh
   .venv/bin/python -m pip install --quiet --target .ci-cache/ipywidgets7 --no-deps "ipywidgets==7.7.*" ipython_genutils
 export CAM_HELPERS_OFFLINE=${CAM_HELPERS_OFFLINE:-1}   # tests never download
 export MPLBACKEND=Agg
-exec .venv/bin/python -m pytest "$@"
+paths=()
+if [ $# -eq 0 ] || [[ "${1:-}" == -* ]]; then   # no paths given: the default test paths
+  notebooks=notebooks
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$(git status --porcelain -- notebooks)" ]; then
+    rm -rf .ci-cache/committed && mkdir -p .ci-cache/committed
+    git archive HEAD notebooks | tar -x -C .ci-cache/committed
+    notebooks=.ci-cache/committed/notebooks
+    echo "run_tests.sh: notebooks/ has local changes (JupyterLab autosaves them); testing the committed notebooks" \
+         "from $notebooks instead" >&2
+  fi
+  paths=(tests "$notebooks")
+fi
+exec .venv/bin/python -m pytest "${paths[@]}" "$@"

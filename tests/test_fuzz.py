@@ -1,7 +1,7 @@
 """Property-based fuzzing of the public API with hypothesis.
 
-Random models (GAP and dense heads, eval or train mode, float32, float64 or
-bfloat16), batch sizes (0 included), image sizes, memory layouts, non-finite
+Random models (GAP and dense heads, eval or train mode, float32, float64,
+bfloat16 or float16), batch sizes (0 included), image sizes, memory layouts, non-finite
 pixels, targets, layers and methods. Every call must either
 
 - return a correct result: maps of the input's size, finite, in [0, 1], and
@@ -33,7 +33,8 @@ OPTIONS = {"score_cam": dict(top_k=4, progress=False), "ablation_cam": dict(prog
            "occlusion": dict(window=16, stride=16)}
 METHODS = list(ch.METHODS) + ["saliency", "guided_backprop", "integrated_gradients", "smooth_grad", "occlusion"]
 GRADIENT_CAMS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "hires_cam", "cam")
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HALF = ("bfloat16", "float16")   # checked for finite maps in [0, 1]; the float64 comparison is for float32
 
 torch.manual_seed(0)
 BASE = {"cnn": ShapesCNN(), "vgg": ShapesVGG(), "lite": EfficientNetLite0(num_classes=6)}
@@ -132,7 +133,7 @@ def test_every_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_was(c
     x = make_input(case)
     fn, options = method_fn(case["method"]), OPTIONS.get(case["method"], {})
     result = run_case(model, case, lambda: fn(model, x, case["layer"], case["targets"], **options))
-    if result is not None and case["dtype"] != "bfloat16" and case["method"] in GRADIENT_CAMS:
+    if result is not None and case["dtype"] not in HALF and case["method"] in GRADIENT_CAMS:
         assert_close_to(result, fn(REFERENCE[case["name"]], x.double(), case["layer"], case["targets"]).raw)
 
 
@@ -197,7 +198,7 @@ def test_every_vit_call_is_correct_or_a_clear_error_and_leaves_the_model_as_it_w
     x = make_input(case).to(DTYPES[case["dtype"]])
     fn = getattr(vit, case["method"])
     result = run_case(model, case, lambda: fn(model, x, case["layer"], case["targets"], **case["options"]))
-    if result is not None and case["dtype"] != "bfloat16":
+    if result is not None and case["dtype"] not in HALF:
         assert_close_to(result, fn(VIT_REFERENCE[case["name"]], x.double(), case["layer"], case["targets"],
                                    **case["options"]).raw)
 
