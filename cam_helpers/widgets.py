@@ -14,7 +14,9 @@ method or opacity change costs none. Works with ipywidgets 7.7 and 8.
 """
 from __future__ import annotations
 
+import base64
 import html
+import re
 from collections.abc import Sequence
 
 import cv2
@@ -180,9 +182,15 @@ class _Explorer:
         right = _display_size(heat, self.size) if heat is not None else np.full_like(left, 200)
         return np.concatenate([left, right], 1)
 
-    def _ipython_display_(self) -> None:  # ipywidgets 7 and 8 both honour this
-        from IPython.display import display
-        display(self.widget)
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The live controls where the frontend runs widgets (JupyterLab,
+        Colab, with ipywidgets 7 or 8), and the explorer's first view as a
+        PNG and a line of text where it does not (a code host, nbviewer, a
+        notebook opened without its kernel): both are in the saved output."""
+        return {"application/vnd.jupyter.widget-view+json":
+                    {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                "image/png": base64.b64encode(self.image.value).decode("ascii"),
+                "text/plain": f"{type(self).__name__}: {html.unescape(re.sub('<[^>]+>', '', self.status.value))}"}
 
 
 class CAMExplorer(_Explorer):

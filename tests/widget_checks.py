@@ -11,6 +11,15 @@ from cam_helpers import vit
 from cam_helpers.widgets import CAMExplorer, ViTExplorer
 
 
+def check_display_bundle(ex) -> None:
+    """What a notebook saves: the widget view, a PNG of the first view, a text line."""
+    import base64
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert base64.b64decode(bundle["image/png"]) == ex.image.value
+    assert bundle["text/plain"].startswith(type(ex).__name__) and "<" not in bundle["text/plain"]
+
+
 def run() -> str:
     model = load_course_model("shapes_cnn")
     scene = ShapesDataset("two", "test", 5, seed=1).scene(0)
@@ -20,6 +29,7 @@ def run() -> str:
     assert ex.backward_passes == 1
     first_png = ex.image.value
     assert first_png[:4] == b"\x89PNG"
+    check_display_bundle(ex)
 
     # class: the map changes to the chosen class's, for one more backward pass
     other = scene.objects[1].label if ex.klass.value == scene.objects[0].label else scene.objects[0].label
@@ -73,6 +83,7 @@ def run_vit(scene) -> None:
     model = load_course_model("shapes_vit")
     x = scene.tensor()
     ex = ViTExplorer(model, x, scene.image, CLASSES)
+    check_display_bundle(ex)
     assert ex.method.value == "attention" and ex.layer.value == 5 and ex.head.value is None
     assert ex.backward_passes == 0 and ex.klass.disabled and not ex.head.disabled
     assert torch.allclose(ex.result.raw, vit.attention_map(model, x).raw, atol=1e-6)
@@ -116,3 +127,4 @@ def run_vit(scene) -> None:
 
 if __name__ == "__main__":
     print("ipywidgets", run())
+
