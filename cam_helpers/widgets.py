@@ -250,8 +250,9 @@ class ViTExplorer(_Explorer):
         self.layer = widgets.SelectionSlider(options=[(f"block {i}", i) for i in range(len(names))],
                                              value=len(names) - 1, description="layer",
                                              continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.head = widgets.Dropdown(options=[("mean", None)] + [(f"head {h}", h) for h in range(heads)],
-                                     value=None, description="head")
+        # "mean" is a value of its own: ipywidgets shows a None value as an empty dropdown
+        self.head = widgets.Dropdown(options=[("mean", "mean")] + [(f"head {h}", h) for h in range(heads)],
+                                     value="mean", description="head")
         self._setup(self.explainer.logits, image, class_names, opacity, size, [self.method, self.layer, self.head])
 
     def _key(self) -> tuple:
@@ -259,7 +260,8 @@ class ViTExplorer(_Explorer):
         specific, uses_layer, uses_head = record.class_specific, "layer" in record.controls, "head" in record.controls
         self.klass.disabled, self.layer.disabled, self.head.disabled = not specific, not uses_layer, not uses_head
         return (self.method.value, self.layer.value if uses_layer else None,
-                self.klass.value if specific else None, self.head.value if uses_head else None)
+                self.klass.value if specific else None,
+                self.head.value if uses_head and self.head.value != "mean" else None)
 
     def _explain(self, method: str, layer, klass, head) -> CAMResult:
         record = registry.get(method, "vit")

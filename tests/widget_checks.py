@@ -84,7 +84,7 @@ def run_vit(scene) -> None:
     x = scene.tensor()
     ex = ViTExplorer(model, x, scene.image, CLASSES)
     check_display_bundle(ex)
-    assert ex.method.value == "attention" and ex.layer.value == 5 and ex.head.value is None
+    assert ex.method.value == "attention" and ex.layer.value == 5 and ex.head.value == "mean"
     assert ex.backward_passes == 0 and ex.klass.disabled and not ex.head.disabled
     assert torch.allclose(ex.result.raw, vit.attention_map(model, x).raw, atol=1e-6)
 
