@@ -91,3 +91,21 @@ def test_the_setup_cell_clones_the_course_where_it_is_not_installed(tmp_path):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "cam-course" / "cam_helpers" / "__init__.py")
+
+
+def test_the_teachers_guide_times_come_from_the_committed_run():
+    """TEACHING.md's lesson plan quotes each notebook's computation time; it
+    must be the committed run's, as scripts/section_times.py reads it (to
+    15% or 3 s: runs of the same notebook vary by that much)."""
+    import importlib.util
+    import re
+    root = NOTEBOOKS[0].parent.parent
+    spec = importlib.util.spec_from_file_location("section_times", root / "scripts" / "section_times.py")
+    times = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(times)
+    guide = (root / "TEACHING.md").read_text()
+    for path in NOTEBOOKS:
+        total = sum(s for _, s in times.sections(path))
+        row = re.search(rf"^\| {path.stem[:2]} [^|]*\| (\d+) s \|", guide, re.M)
+        assert row, f"no lesson-plan row for {path.stem}"
+        assert abs(int(row.group(1)) - total) <= max(3, 0.15 * total), (path.stem, row.group(1), round(total, 1))
