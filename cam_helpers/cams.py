@@ -136,8 +136,7 @@ class Explainer:
         """``raw = sum_k w_k A^k`` with per-channel weights from a perturbation."""
         name = self._layer(layer)
         acts = at_least_float32(self.activations[name].detach())
-        raw = rules.weighted(weights_of(acts).to(acts.dtype), acts)
-        return cam_result(raw, self.size, t, self.logits, name, method)
+        return self._result(rules.weighted(weights_of(acts).to(acts.dtype), acts), t, name, method)
 
     def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
                  counterfactual: bool = False) -> CAMResult:
@@ -229,7 +228,7 @@ class Explainer:
                 "differ from that: something other than global average pooling sits between the layer and "
                 "the head. Use grad_cam, or the layer right before the pooling.")
         raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
-        return cam_result(raw, self.size, t, self.logits, name, "cam")
+        return self._result(raw, t, name, "cam")
 
     def score_cam(self, layer: LayerRef | None = None, targets: Targets = None, *, batch_size: int | None = None,
                   top_k: int | None = None, skip_constant: bool = True, progress: bool | None = None,

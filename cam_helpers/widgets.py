@@ -98,15 +98,20 @@ class _Explorer:
         """An expensive method's quick settings on a large image (see :data:`QUICK_ABOVE`)."""
         return dict(record.quick) if record.expensive and self.explainer.x[0].numel() > QUICK_ABOVE else {}
 
-    def _run(self, record, call) -> CAMResult:
-        """``call()``, with the forward passes it runs counted (and, for a
-        gradient method outside the explainer, one backward pass per image)."""
+    def _run(self, record, call) -> tuple[CAMResult, str]:
+        """``call(options)`` with the record's options for this image, the
+        forward passes it runs counted (and, for a gradient method outside the
+        explainer, one backward pass per image). Returns the result and the
+        note on quick settings that the status line shows with it."""
+        options = self._options(record)
         with _count_forwards(self.explainer.model) as counter:
-            result = call()
+            result = call(options)
         self.forward_passes += counter.images
         if record.family == "pixel" and record.backward:
             self._extra_backward += counter.images
-        return result
+        shown = {k: v for k, v in options.items() if k != "progress"}
+        note = f" ({', '.join(f'{k}={v}' for k, v in shown.items())}: quick settings)" if shown else ""
+        return result, note
 
     def _setup(self, logits: torch.Tensor, image: np.ndarray, class_names: Sequence[str], opacity: float,
                size: int, controls: list) -> None:
@@ -121,7 +126,8 @@ class _Explorer:
         self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
         self.result: CAMResult | None = None
-        self._cache: dict[tuple, CAMResult] = {}
+        self._note = ""
+        self._cache: dict[tuple, tuple[CAMResult, str]] = {}
         controls = controls + [self.klass, self.opacity]
         for control in controls:
             control.observe(self._on_change, names="value")
@@ -149,7 +155,7 @@ class _Explorer:
     def _key(self) -> tuple:
         raise NotImplementedError
 
-    def _explain(self, *key) -> CAMResult:
+    def _explain(self, *key) -> tuple[CAMResult, str]:
         raise NotImplementedError
 
     def update(self, recompute: bool = True) -> None:
@@ -159,7 +165,7 @@ class _Explorer:
             try:
                 if key not in self._cache:
                     self._cache[key] = self._explain(*key)
-                self.result = self._cache[key]
+                self.result, self._note = self._cache[key]
             except ValueError as err:  # e.g. CAM on a layer without a GAP head
                 self.result = None
                 self.status.value = f"<b>{html.escape(str(key[0]))}</b>: no map here. {html.escape(str(err))}"
@@ -169,10 +175,7 @@ class _Explorer:
         self.image.value = _png(self._panel(overlay(self.original, r.map[0], self.opacity.value)))
         where = ("the map is empty: no positive evidence for this class here" if float(r.map[0].max()) == 0 else
                  "peak at pixel row {}, col {}".format(*divmod(int(r.map[0].argmax()), r.map.shape[-1])))
-        quick = self._options(registry.get(r.method.split("(")[0], "vit" if isinstance(self, ViTExplorer) else None))
-        settings = f" ({', '.join(f'{k}={v}' for k, v in quick.items() if k != 'progress')}: quick settings)" \
-            if any(k != "progress" for k in quick) else ""
-        self.status.value = (f"{r.method}{settings} · <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
+        self.status.value = (f"{r.method}{self._note} · <code>{r.layer}</code> ({r.raw.shape[-2]}×{r.raw.shape[-1]}) · "
                              f"class {self.klass.label} · {where} · passes so far: "
                              f"{self.forward_passes} forward, {self.backward_passes} backward")
 
@@ -222,23 +225,24 @@ class CAMExplorer(_Explorer):
     def _key(self) -> tuple:
         return self.method.value, self.layer.value, self.klass.value
 
-    def _explain(self, method: str, layer: str, klass: int) -> CAMResult:
+    def _explain(self, method: str, layer: str, klass: int) -> tuple[CAMResult, str]:
         record = registry.get(method)
-        options = self._options(record)
         if record.family == "pixel":
-            return self._run(record, lambda: record.fn(self.explainer.model, self.explainer.x, layer, klass,
-                                                       **options))
-        return self._run(record, lambda: self.explainer.explain(method, layer, klass, **options))
+            return self._run(record, lambda options: record.fn(self.explainer.model, self.explainer.x, layer, klass,
+                                                               **options))
+        return self._run(record, lambda options: self.explainer.explain(method, layer, klass, **options))
 
 
 class ViTExplorer(_Explorer):
     """The explorer for a torchvision Vision Transformer: ``method`` (every
-    method of :mod:`cam_helpers.vit`), ``layer`` (block, for attention and
-    Grad-CAM), ``head`` (for raw attention; "mean" averages the heads) and
+    method of :mod:`cam_helpers.vit`), ``layer`` (the block for attention and
+    the CNN rules on tokens, the last block rolled out for the rollouts),
+    ``head`` (for raw attention; "mean" averages the heads) and
     ``klass`` (for the class-specific methods). Controls a method ignores are
     greyed out. One forward pass; attention and rollout cost no backward
-    pass, gradient rollout one per class, Grad-CAM one per (block, class),
-    LeGrad one per block and class. Every map is cached per setting."""
+    pass, gradient rollout one per class, Grad-CAM and the other CNN rules on
+    tokens one per class for every block, LeGrad one per block and class.
+    Every map is cached per setting."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, image: np.ndarray, class_names: Sequence[str],
                  method: str = "attention", opacity: float = 0.5, size: int = 256):
@@ -263,10 +267,10 @@ class ViTExplorer(_Explorer):
                 self.klass.value if specific else None,
                 self.head.value if uses_head and self.head.value != "mean" else None)
 
-    def _explain(self, method: str, layer, klass, head) -> CAMResult:
+    def _explain(self, method: str, layer, klass, head) -> tuple[CAMResult, str]:
         record = registry.get(method, "vit")
-        options = self._options(record) | ({} if head is None else {"head": head})
-        return self._run(record, lambda: self.explainer.explain(method, layer, klass, **options))
+        head_option = {} if head is None else {"head": head}
+        return self._run(record, lambda options: self.explainer.explain(method, layer, klass, **options, **head_option))
 
 
 def _one_image(x: torch.Tensor) -> torch.Tensor:
