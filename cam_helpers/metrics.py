@@ -286,11 +286,14 @@ def auc(curves: torch.Tensor) -> torch.Tensor:
 
 def insertion_deletion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
                        step: int | None = None, batch_size: int | None = None, progress: bool = False,
-                       fast: bool = True) -> dict[str, torch.Tensor]:
+                       fast: bool = True, baseline=None) -> dict[str, torch.Tensor]:
     """Both curves and their AUCs: ``{"insertion": (B, n+1), "deletion": ...,
     "insertion_auc": (B,), "deletion_auc": (B,)}``. Higher insertion AUC and
-    lower deletion AUC are better."""
-    out = _curves(model, x, maps, targets, ("insertion", "deletion"), step, None, batch_size, progress, fast)
+    lower deletion AUC are better. ``baseline`` (default: the mean colour for
+    deletion, a blur of the input as insertion's start) replaces both: what
+    deleted pixels become and what insertion starts from, as in
+    :func:`perturbation_curves`."""
+    out = _curves(model, x, maps, targets, ("insertion", "deletion"), step, baseline, batch_size, progress, fast)
     for mode in ("insertion", "deletion"):
         out[f"{mode}_auc"] = auc(out[mode])
     return out

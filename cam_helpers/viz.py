@@ -1,7 +1,11 @@
 """Overlays and figure grids.
 
 Heatmaps are drawn back on the original image *at its own size*: the map is
-resized to the image, not the image to the map.
+resized to the image, not the image to the map. The default colormap,
+``COLORMAP``, is perceptually uniform (inferno: lightness rises steadily from
+0 to 1), so equal steps of the map look like equal steps; jet's bright bands
+at cyan and yellow invent edges that are not in the map. Any matplotlib
+colormap name, or an OpenCV ``cv2.COLORMAP_*`` constant, can be passed.
 """
 from __future__ import annotations
 
@@ -17,14 +21,26 @@ def _to_numpy(a) -> np.ndarray:
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def colorize(heatmap, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
-    """(h, w) map in [0, 1] -> (h, w, 3) uint8 RGB through an OpenCV colormap."""
-    h = np.clip(_to_numpy(heatmap), 0, 1)
-    bgr = cv2.applyColorMap(np.uint8(np.round(h * 255)), colormap)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+COLORMAP = "inferno"
 
 
-def overlay(image, heatmap, alpha: float = 0.5, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+def colorize(heatmap, colormap: str | int = COLORMAP) -> np.ndarray:
+    """(h, w) map in [0, 1] -> (h, w, 3) uint8 RGB through a colormap (a
+    matplotlib name, or an OpenCV ``cv2.COLORMAP_*`` constant)."""
+    levels = np.uint8(np.round(np.clip(_to_numpy(heatmap), 0, 1) * 255))
+    if isinstance(colormap, str):
+        table = np.uint8(np.round(plt.get_cmap(colormap)(np.linspace(0, 1, 256))[:, :3] * 255))
+        return table[levels]
+    return cv2.cvtColor(cv2.applyColorMap(levels, colormap), cv2.COLOR_BGR2RGB)
+
+
+def _colorbar(fig, axes, colormap: str, label: str = "map value") -> None:
+    """One shared 0-1 colourbar for ``axes``."""
+    scale = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=colormap)
+    fig.colorbar(scale, ax=axes, fraction=0.025, pad=0.02, label=label)
+
+
+def overlay(image, heatmap, alpha: float = 0.5, colormap: str | int = COLORMAP) -> np.ndarray:
     """Blend a heatmap onto an image.
 
     image: (H, W, 3) uint8 RGB (any size). heatmap: (h, w) in [0, 1], tensor or
@@ -45,7 +61,7 @@ def overlay(image, heatmap, alpha: float = 0.5, colormap: int = cv2.COLORMAP_JET
 
 
 def show_cam(image, heatmap, title: str | None = None, alpha: float = 0.5, axes=None):
-    """Original | heatmap | overlay, in one row. Returns the figure."""
+    """Original | heatmap | overlay, in one row, with the map's colourbar. Returns the figure."""
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     else:
@@ -59,12 +75,15 @@ def show_cam(image, heatmap, title: str | None = None, alpha: float = 0.5, axes=
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    _colorbar(fig, list(axes), COLORMAP)
     return fig
 
 
 def show_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-              size: float = 2.4, suptitle: str | None = None):
-    """Images (uint8 RGB arrays, or (h, w) maps shown in a colormap) in a grid."""
+              size: float = 2.4, suptitle: str | None = None, colorbar: bool = False):
+    """Images (uint8 RGB arrays, or (h, w) maps in [0, 1] shown in ``COLORMAP``)
+    in a grid; ``colorbar=True`` adds one shared 0-1 scale (for maps compared
+    side by side)."""
     n = len(images)
     ncols = ncols or n
     nrows = -(-n // ncols)
@@ -73,13 +92,15 @@ def show_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int 
         ax.axis("off")
         if i < n:
             img = _to_numpy(images[i])
-            ax.imshow(img, cmap="jet" if img.ndim == 2 else None, vmin=0 if img.ndim == 2 else None,
+            ax.imshow(img, cmap=COLORMAP if img.ndim == 2 else None, vmin=0 if img.ndim == 2 else None,
                       vmax=1 if img.ndim == 2 else None)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
+    if colorbar:
+        _colorbar(fig, axes.ravel().tolist(), COLORMAP)
     return fig
 
 
@@ -95,7 +116,7 @@ def show_topk(image, maps: Sequence, classes: Sequence[int], probs: Sequence[flo
     """The image and one overlay per class: for top-k class maps."""
     titles = ["image"] + [f"{class_names[int(c)]} ({float(p):.2f})" for c, p in zip(classes, probs)]
     panels = [_to_numpy(image)] + [overlay(image, m, alpha) for m in maps]
-    return show_grid(panels, titles, suptitle=method or None)
+    return show_grid(panels, titles, suptitle=method or None, colorbar=True)
 
 
 def draw_boxes(image, boxes: Sequence, labels: Sequence[str] | None = None,

@@ -6,9 +6,10 @@
 #   bash scripts/run_tests.sh tests/     # pytest arguments pass through
 #
 # nbval checks the notebooks as committed. JupyterLab autosaves the copies you
-# run (half-run ones too); when notebooks/ differs from git's HEAD, the
-# committed notebooks are checked out to .ci-cache/committed/ and tested
-# there, and your working copies are left as they are.
+# run (half-run ones too); when notebooks/ or student/ differs from git's
+# HEAD, the committed notebooks and student editions are checked out to
+# .ci-cache/committed/ and tested there, and your working copies are left as
+# they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -20,12 +21,13 @@ export MPLBACKEND=Agg
 paths=()
 if [ $# -eq 0 ] || [[ "${1:-}" == -* ]]; then   # no paths given: the default test paths
   notebooks=notebooks
-  if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$(git status --porcelain -- notebooks)" ]; then
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$(git status --porcelain -- notebooks student)" ]; then
     rm -rf .ci-cache/committed && mkdir -p .ci-cache/committed
-    git archive HEAD notebooks | tar -x -C .ci-cache/committed
+    git archive HEAD notebooks student | tar -x -C .ci-cache/committed
     notebooks=.ci-cache/committed/notebooks
-    echo "run_tests.sh: notebooks/ has local changes (JupyterLab autosaves them); testing the committed notebooks" \
-         "from $notebooks instead" >&2
+    export CAM_COURSE_NOTEBOOKS="$PWD/$notebooks" CAM_COURSE_STUDENT="$PWD/.ci-cache/committed/student"
+    echo "run_tests.sh: notebooks/ or student/ has local changes (JupyterLab autosaves them); testing the" \
+         "committed notebooks from .ci-cache/committed/ instead" >&2
   fi
   paths=(tests "$notebooks")
 fi

@@ -50,7 +50,7 @@ def setup_block(repo: str, extras: list[tuple[str, str, str]]) -> str:
         "from pathlib import Path",
         "",
         'if importlib.util.find_spec("cam_helpers") is None:',
-        '    root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()',
+        '    root = Path.cwd().parent if Path.cwd().name in ("notebooks", "student") else Path.cwd()',
         '    if not (root / "cam_helpers").exists():  # e.g. Colab: fetch the course next to this notebook',
         f'        repo = os.environ.get("CAM_COURSE_REPO", "{repo}")',
         f'        subprocess.run(["git", "clone", "--depth=1", repo, "{folder}"], check=True)',

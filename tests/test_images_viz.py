@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 from cam_helpers.data import course_photos, load_image, read_rgb
+from cam_helpers import viz
 from cam_helpers.viz import colorize, overlay, show_cam, show_grid
 
 
@@ -73,14 +74,29 @@ def test_hot_spot_lands_where_the_map_is_high():
     image = np.full((100, 200, 3), 128, np.uint8)
     heat = np.zeros((10, 10), np.float32)
     heat[0, 9] = 1  # top right
-    jet = overlay(image, heat, alpha=1.0)
-    assert jet[2, 197, 0] > 100 and jet[2, 197, 2] < 100  # red (hot) top right
-    assert jet[95, 5, 2] > 100 and jet[95, 5, 0] < 50  # blue (cold) bottom left
+    out = overlay(image, heat, alpha=1.0)
+    assert out[2, 197].astype(int).sum() > 600  # inferno's top: bright yellow-white, top right
+    assert out[95, 5].astype(int).sum() < 30    # its bottom: near black, bottom left
+
+
+def test_default_colormap_is_perceptually_ordered():
+    """Lightness (CIE L*) rises with the map value for the default colormap, and does not for jet."""
+    import cv2
+
+    def lightness(colormap):
+        rgb = colorize(np.linspace(0, 1, 256)[None], colormap)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[0, :, 0].astype(int)
+
+    assert (np.diff(lightness(viz.COLORMAP)) >= -1).all() and lightness(viz.COLORMAP)[-1] > 200
+    assert (np.diff(lightness(cv2.COLORMAP_JET)) < -1).any()
+    assert np.array_equal(colorize(np.ones((1, 1)), "inferno"), colorize(np.ones((1, 1))))
 
 
 def test_figures_build():
     img = np.zeros((64, 64, 3), np.uint8)
     fig = show_cam(img, np.random.rand(8, 8), title="t")
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4   # three panels and the colourbar
     fig2 = show_grid([img, np.random.rand(8, 8), img], ["a", "b", "c"], ncols=2)
     assert len(fig2.axes) == 4
+    fig3 = show_grid([img, np.random.rand(8, 8)], ["a", "b"], colorbar=True)
+    assert len(fig3.axes) == 3   # two panels and one shared colourbar

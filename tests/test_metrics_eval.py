@@ -85,6 +85,13 @@ def test_fast_inference_folds_batch_norms_into_a_copy_and_leaves_the_model_alone
     slow = metrics.insertion_deletion(model, x, maps, labels, step=256, fast=False)
     for key in ("insertion", "deletion"):
         assert (fast[key] - slow[key]).abs().max() < 1e-5
+    # a baseline replaces both ends: deletion's fill and insertion's start, as perturbation_curves does
+    black = torch.full((1, 3, 1, 1), -2.0)
+    both = metrics.insertion_deletion(model, x, maps, labels, step=256, baseline=black)
+    for mode in ("insertion", "deletion"):
+        alone = metrics.perturbation_curves(model, x, maps, labels, mode, step=256, baseline=black)
+        assert (both[mode] - alone).abs().max() < 1e-5
+        assert (both[mode] - fast[mode]).abs().max() > 1e-3   # and it changes the curves
 
 
 def test_fast_inference_falls_back_to_the_model_itself():
