@@ -34,6 +34,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sync_notebooks import setup_span  # noqa: E402  (the setup block's extent, defined where it is written)
+
 ROOT = Path(__file__).resolve().parent.parent
 # run_tests.sh points these at the committed copies when your working copies have changed
 NOTEBOOKS = Path(os.environ.get("CAM_COURSE_NOTEBOOKS", ROOT / "notebooks"))
@@ -92,7 +95,7 @@ def student_notebook(path: Path, stem: str):
     first.source += "\n\n" + BANNER.format(name=f"{stem}.ipynb")
     setup_at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     setup = nb.cells[setup_at]
-    end = setup.source.index("\n\n", setup.source.index("sys.path.insert(0, str(root))"))   # the setup block's end
+    end = setup_span(setup.source)[1]
     setup.source = setup.source[:end] + "\n" + OTTER_SETUP.rstrip("\n") + setup.source[end:]
     nb.cells.insert(setup_at + 1, nbformat.v4.new_code_cell(INIT.format(stem=stem)))
     for i, cell in enumerate(nb.cells):
@@ -108,16 +111,19 @@ def student_notebook(path: Path, stem: str):
     return nb
 
 
+def write_student(dist: Path, source: Path, target: Path) -> None:
+    """From otter's output ``dist`` for notebook ``source``: its student notebook and public tests, into ``target``."""
+    nbformat.write(student_notebook(dist / "student" / source.name, source.stem), target / source.name)
+    shutil.copytree(dist / "student" / "tests", target / "tests" / source.stem)
+
+
 def build(target: Path, autograder: Path | None = None) -> None:
     """Write the student edition of every notebook into ``target`` (and the autograder zips into ``autograder``)."""
     target.mkdir(parents=True, exist_ok=True)
     for source in sorted(NOTEBOOKS.glob("*.ipynb")):
         with tempfile.TemporaryDirectory() as tmp:
             dist = assign(source, Path(tmp), generate=autograder is not None)
-            nbformat.write(student_notebook(dist / "student" / source.name, source.stem), target / source.name)
-            tests = target / "tests" / source.stem
-            shutil.rmtree(tests, ignore_errors=True)
-            shutil.copytree(dist / "student" / "tests", tests)
+            write_student(dist, source, target)
             if autograder is not None:
                 (autograder / source.stem).mkdir(parents=True, exist_ok=True)
                 for zip_file in (dist / "autograder").glob("*.zip"):

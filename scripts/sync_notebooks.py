@@ -68,6 +68,14 @@ def extras_for(nb) -> list[tuple[str, str, str]]:
     return [spec for key, spec in EXTRAS.items() if key in code]
 
 
+def setup_span(source: str) -> tuple[int, int]:
+    """(start, end) of the generated setup block in a setup cell's source: from
+    its first comment to the blank line after the course's import path and the
+    installs of what Colab lacks."""
+    start = source.index(SETUP_START)
+    return start, source.index("\n\n", source.index("sys.path.insert(0, str(root))", start))
+
+
 def sync(nb, name: str, repo: str) -> None:
     """Rewrite the badge (first markdown cell) and the setup block (first code cell) in place."""
     badge = BADGE.format(url=colab_url(repo, name))
@@ -76,8 +84,7 @@ def sync(nb, name: str, repo: str) -> None:
     if badge not in first.source:
         raise ValueError(f"{name}: no Colab badge in the first cell")
     setup = next(c for c in nb.cells if c.cell_type == "code")
-    start = setup.source.index(SETUP_START)
-    end = setup.source.index("\n\n", setup.source.index("sys.path.insert(0, str(root))"))
+    start, end = setup_span(setup.source)
     setup.source = setup.source[:start] + setup_block(repo, extras_for(nb)) + setup.source[end:]
 
 

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,9 +53,7 @@ def autograder(tmp_path_factory) -> dict[str, Path]:
 def test_student_editions_are_current(autograder, tmp_path):
     """student/ is what scripts/make_editions.py writes (python scripts/make_editions.py --check says the same)."""
     for path in NOTEBOOKS:
-        dist = autograder[path.stem]
-        nbformat.write(make_editions.student_notebook(dist / "student" / path.name, path.stem), tmp_path / path.name)
-        shutil.copytree(dist / "student" / "tests", tmp_path / "tests" / path.stem)
+        make_editions.write_student(autograder[path.stem], path, tmp_path)
     stale = make_editions.differences(tmp_path, STUDENT)
     assert not stale, f"student/ is stale (run python scripts/make_editions.py): {stale}"
 

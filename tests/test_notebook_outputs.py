@@ -83,7 +83,8 @@ def test_the_setup_cell_clones_the_course_where_it_is_not_installed(tmp_path):
     if not (root / ".git").exists():
         pytest.skip("needs the course as a git repository to clone")
     setup = next(c.source for c in nbformat.read(NOTEBOOKS[0], as_version=4).cells if c.cell_type == "code")
-    block = setup[setup.index("# Setup:"):setup.index("\n\n", setup.index("sys.path.insert(0, str(root))"))]
+    start, end = _sync().setup_span(setup)
+    block = setup[start:end]
     program = (f"import sys; sys.path.append({sysconfig.get_paths()['purelib']!r})\n" + block +
                "\nimport cam_helpers; print(cam_helpers.__file__)")
     env = {**os.environ, "CAM_COURSE_REPO": str(root), "PIP_NO_INDEX": "1"}
