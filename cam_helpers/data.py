@@ -17,6 +17,13 @@ Variants:
                 ``"test_clean"`` (no marker anywhere) and ``"test_swapped"``
                 (marker on every other class, never on ``tag_class``) expose a
                 model that learned the marker instead of the shape.
+``"context"``   one object on one of six *habitats* (backgrounds with their own
+                colour and texture, :data:`HABITATS`). In ``"train"``, ``"val"``
+                and ``"test"`` an object sits on its class's habitat with
+                probability ``context_rate`` (else on another, uniformly);
+                ``"test_clean"`` draws the habitat independently of the class and
+                ``"test_swapped"`` never uses the class's own. With
+                ``context_rate=1/6`` the habitat says nothing about the class.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from torch.utils.data import Dataset
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
 SPLITS = ("train", "val", "test", "test_clean", "test_swapped")
-VARIANTS = ("single", "two", "two_same", "tagged")
+VARIANTS = ("single", "two", "two_same", "tagged", "context")
 IMAGE_SIZE = 64
 # Fixed normalisation for the lab: pixels in [0, 1] map to about [-2, 2].
 SHAPES_MEAN = (0.5, 0.5, 0.5)
@@ -149,26 +156,43 @@ def _luminance(rgb: np.ndarray) -> float:
     return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
+def _pattern(rng: np.random.Generator, kind: str, size: int, freq=(0.3, 1.2), period=(3, 8)) -> np.ndarray:
+    """One texture (size, size) in [-1, 1]: stripes, checker, grain or blotches."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    if kind == "stripes":
+        a = rng.uniform(0, math.pi)
+        return np.sin(rng.uniform(*freq) * (xx * math.cos(a) + yy * math.sin(a)))
+    if kind == "checker":
+        p = rng.integers(*period)
+        return ((xx // p + yy // p) % 2) * 2 - 1
+    if kind == "grain":
+        return rng.uniform(-1, 1, (size, size))
+    return cv2.resize(rng.uniform(-1, 1, (8, 8)).astype(np.float32), (size, size))
+
+
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A textured background: smooth colour noise plus one random pattern."""
     base = rng.uniform(0.15, 0.85, 3)
     low = rng.uniform(-0.2, 0.2, (4, 4, 3)).astype(np.float32)
     img = base + cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    kind = rng.integers(4)
+    kind = ("stripes", "checker", "grain", "blotches")[rng.integers(4)]
     amp = rng.uniform(0.04, 0.12)
-    if kind == 0:  # stripes
-        a = rng.uniform(0, math.pi)
-        freq = rng.uniform(0.3, 1.2)
-        pattern = np.sin(freq * (xx * math.cos(a) + yy * math.sin(a)))
-    elif kind == 1:  # checker
-        p = rng.integers(3, 8)
-        pattern = ((xx // p + yy // p) % 2) * 2 - 1
-    elif kind == 2:  # grain
-        pattern = rng.uniform(-1, 1, (size, size))
-    else:  # blotches
-        pattern = cv2.resize(rng.uniform(-1, 1, (8, 8)).astype(np.float32), (size, size))
-    img = img + amp * pattern[..., None] * rng.uniform(0.5, 1.0, 3)
+    img = img + amp * _pattern(rng, kind, size)[..., None] * rng.uniform(0.5, 1.0, 3)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+# The context variant's backgrounds (habitat i is class i's): a colour and one of _pattern's textures.
+HABITATS = ("sand", "grass", "water", "snow", "brick", "night")
+_HABITAT_LOOK = {"sand": ((0.86, 0.74, 0.48), "stripes"), "grass": ((0.30, 0.58, 0.22), "grain"),
+                 "water": ((0.18, 0.38, 0.74), "stripes"), "snow": ((0.90, 0.92, 0.96), "blotches"),
+                 "brick": ((0.66, 0.28, 0.20), "checker"), "night": ((0.10, 0.10, 0.24), "grain")}
+
+
+def _habitat_background(rng: np.random.Generator, habitat: int, size: int) -> np.ndarray:
+    """Habitat ``habitat``'s background: its colour (+-0.06 per channel) and texture."""
+    base, kind = _HABITAT_LOOK[HABITATS[habitat]]
+    img = np.asarray(base, np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
+    img = img + 0.1 * _pattern(rng, kind, size, freq=(0.5, 0.9), period=(4, 7))[..., None]
     return np.clip(img, 0, 1).astype(np.float32)
 
 
@@ -216,9 +240,10 @@ def _marker_alpha(cx: int, cy: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_scene(rng: np.random.Generator, labels: list[int], size: int = IMAGE_SIZE,
-                 marker: bool = False) -> Scene:
-    """Draw one scene with the given object classes, using ``rng`` only."""
-    img = _background(rng, size)
+                 marker: bool = False, habitat: int | None = None) -> Scene:
+    """Draw one scene with the given object classes, using ``rng`` only, on
+    habitat ``habitat``'s background (:data:`HABITATS`) or, by default, a random one."""
+    img = _background(rng, size) if habitat is None else _habitat_background(rng, habitat, size)
     _clutter(rng, img, size)
     bg_lum = _luminance(img.reshape(-1, 3).mean(0))
     r_lo, r_hi = (9.0, 16.0) if len(labels) == 1 else (7.0, 11.0)
@@ -248,7 +273,7 @@ def render_scene(rng: np.random.Generator, labels: list[int], size: int = IMAGE_
         mask = alpha > 0
         token = SceneObject(-1, mask, _box(mask))
     image = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-    return Scene(image, objects, token)
+    return Scene(image, objects, token, {} if habitat is None else {"habitat": HABITATS[habitat]})
 
 
 class ShapesDataset(Dataset):
@@ -261,7 +286,8 @@ class ShapesDataset(Dataset):
 
     def __init__(self, variant: str = "single", split: str = "train", size: int = 10_000,
                  seed: int = 0, image_size: int = IMAGE_SIZE, tag_class: int = 0,
-                 tag_rate: float = 1.0, other_tag_rate: float = 0.0, with_mask: bool = False):
+                 tag_rate: float = 1.0, other_tag_rate: float = 0.0, context_rate: float = 1.0,
+                 with_mask: bool = False):
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
         if split not in SPLITS:
@@ -269,6 +295,9 @@ class ShapesDataset(Dataset):
         self.variant, self.split, self.size, self.seed = variant, split, size, seed
         self.image_size, self.tag_class = image_size, tag_class
         self.tag_rate, self.other_tag_rate = tag_rate, other_tag_rate
+        if not 0 <= context_rate <= 1:
+            raise ValueError(f"context_rate is a probability, got {context_rate}")
+        self.context_rate = context_rate
         self.with_mask = with_mask
         self.classes = CLASSES
 
@@ -300,7 +329,14 @@ class ShapesDataset(Dataset):
                 marker = not is_tag
             else:
                 marker = bool(rng.random() < (self.tag_rate if is_tag else self.other_tag_rate))
-        scene = render_scene(rng, labels, self.image_size, marker)
+        habitat = None
+        if self.variant == "context":
+            own = self.split not in ("test_clean", "test_swapped") and rng.random() < self.context_rate
+            if self.split == "test_clean":
+                habitat = int(rng.integers(n))
+            else:
+                habitat = first if own else int((first + rng.integers(1, n)) % n)
+        scene = render_scene(rng, labels, self.image_size, marker, habitat)
         scene.meta.update(variant=self.variant, split=self.split, seed=self.seed, index=index)
         return scene
 

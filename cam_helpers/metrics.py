@@ -3,7 +3,8 @@
 Against ground truth (masks or boxes): the pointing game, the energy-based
 pointing game, IoU of a thresholded map, box localisation. Against the model:
 insertion and deletion curves, average drop and increase in confidence.
-Statistics: Spearman rank correlation (batched) and bootstrap intervals.
+Statistics (Spearman rank correlation, bootstrap intervals, paired differences)
+live in :mod:`cam_helpers.stats` and are importable from here.
 The sanity checks live in :mod:`cam_helpers.sanity`, the dataset-scale
 evaluation in :mod:`cam_helpers.evaluation`.
 
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 from .core import Targets, check_input, check_positive, resolve_targets
 from .hooks import frozen_eval
 from .speed import BATCH_BUDGET, fast_inference
+from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
 
 
 def box_masks(boxes, size: tuple[int, int]) -> torch.Tensor:
@@ -125,53 +127,6 @@ def box_localisation(maps: torch.Tensor, boxes, threshold: float = 0.15) -> torc
         union = w * h + (bx1 - bx0 + 1) * (by1 - by0 + 1) - inter
         out.append(inter / union)
     return torch.tensor(out, device=maps.device)
-
-
-def _average_ranks(v: torch.Tensor) -> torch.Tensor:
-    """Ranks 0..n-1 along each row of (B, n), ties sharing their average
-    rank; batched, on ``v``'s device."""
-    b, n = v.shape
-    dtype = torch.float32 if v.device.type == "mps" else torch.float64
-    values, order = v.sort(1)
-    start = torch.ones_like(values, dtype=torch.bool)
-    start[:, 1:] = values[:, 1:] != values[:, :-1]
-    group = start.long().cumsum(1) - 1 + torch.arange(b, device=v.device)[:, None] * n   # unique over rows
-    pos = torch.arange(n, device=v.device, dtype=dtype).expand(b, n).flatten()
-    first = torch.zeros(b * n, device=v.device, dtype=dtype).scatter_reduce(0, group.flatten(), pos, "amin",
-                                                                              include_self=False)
-    last = torch.zeros(b * n, device=v.device, dtype=dtype).scatter_reduce(0, group.flatten(), pos, "amax",
-                                                                             include_self=False)
-    average = ((first + last) / 2)[group]
-    return torch.empty_like(average).scatter_(1, order, average)
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation between each pair of maps (B, ...) -> (B,),
-    with tied values (the zeros a ReLU leaves) given their average rank.
-    A constant map has no ranking: its correlation is 0. Batched, on the
-    maps' device."""
-    if a.shape != b.shape:
-        raise ValueError(f"maps of different shapes: {tuple(a.shape)} and {tuple(b.shape)}")
-    rx, ry = _average_ranks(a.detach().flatten(1)), _average_ranks(b.detach().to(a.device).flatten(1))
-    rx, ry = rx - rx.mean(1, keepdim=True), ry - ry.mean(1, keepdim=True)
-    denom = rx.norm(dim=1) * ry.norm(dim=1)
-    rho = torch.where(denom > 0, (rx * ry).sum(1) / denom.clamp_min(1e-300), torch.zeros_like(denom))
-    return rho.float()
-
-
-def bootstrap_ci(scores: torch.Tensor, level: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high): the mean of per-image ``scores`` (N,) and its
-    percentile bootstrap confidence interval (Efron & Tibshirani 1993, ch. 13).
-    A ranking of two methods holds where their intervals do not overlap."""
-    v = torch.as_tensor(scores, dtype=torch.float64).flatten().cpu()
-    if v.numel() == 0:
-        raise ValueError("no scores to bootstrap")
-    idx = torch.randint(0, v.numel(), (resamples, v.numel()), generator=torch.Generator().manual_seed(seed))
-    means = v[idx].mean(1)
-    alpha = (1 - level) / 2
-    low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
-    return float(v.mean()), low, high
 
 
 # --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import CAMResult, Targets, check_input, upsample
-from .metrics import spearman
+from .stats import spearman
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, data_range: float = 1.0) -> torch.Tensor:
@@ -50,6 +50,34 @@ def _comparable(result: CAMResult, size) -> torch.Tensor:
     return raw if raw.shape[-2:] == tuple(size) else upsample(raw, size)
 
 
+def similarity(a: CAMResult, b: CAMResult, size=None) -> dict[str, torch.Tensor]:
+    """How alike two explanations of the same images are, per image: Spearman
+    rank correlation of the signed maps (``raw``, at ``size``, default the
+    larger of the two maps' sizes) and of their absolute values, and SSIM of
+    the normalised maps. ``{"spearman", "spearman_abs", "ssim"}``, each (B,)."""
+    if size is None:
+        size = max(tuple(a.map.shape[-2:]), tuple(b.map.shape[-2:]))
+    ra, rb = _comparable(a, size), _comparable(b, size)
+    ma = a.map if a.map.shape[-2:] == tuple(size) else upsample(a.map, size)
+    mb = b.map if b.map.shape[-2:] == tuple(size) else upsample(b.map, size)
+    return {"spearman": spearman(ra, rb).cpu(), "spearman_abs": spearman(ra.abs(), rb.abs()).cpu(),
+            "ssim": ssim(ma, mb).cpu()}
+
+
+def randomised(model: nn.Module, layers: Sequence[str] | None = None, seed: int = 0) -> nn.Module:
+    """A copy of ``model`` with ``layers`` (default: every conv and linear
+    layer, :func:`randomisable_layers`) re-initialised by their own
+    ``reset_parameters``, as the last step of the cascading check does it
+    (the same seeds, the same order: from the output down)."""
+    work = copy.deepcopy(model)
+    modules = dict(work.named_modules())
+    for i, name in enumerate(reversed(randomisable_layers(model) if layers is None else list(layers))):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + i)
+            modules[name].reset_parameters()
+    return work
+
+
 def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[..., CAMResult],
                         targets: Targets = None, mode: str = "cascading", layers: Sequence[str] | None = None,
                         seed: int = 0, progress: bool = False) -> dict:
@@ -76,7 +104,6 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
     base = explain(model, x, targets=targets)
     t = base.targets
     size = x.shape[-2:]
-    ref = _comparable(base, size)
     rows = {"spearman": [], "spearman_abs": [], "ssim": []}
     work = copy.deepcopy(model)
     for i, name in enumerate(tqdm(layers, desc=f"{mode} randomisation", disable=not progress, leave=False)):
@@ -86,11 +113,8 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + i)
             module.reset_parameters()
-        r = explain(work, x, targets=t)
-        cmp = _comparable(r, size)
-        rows["spearman"].append(spearman(ref, cmp).cpu())
-        rows["spearman_abs"].append(spearman(ref.abs(), cmp.abs()).cpu())
-        rows["ssim"].append(ssim(base.map, r.map).cpu())
+        for key, value in similarity(base, explain(work, x, targets=t), size).items():
+            rows[key].append(value)
     return {"layers": layers, **{k: torch.stack(v) for k, v in rows.items()}}
 
 

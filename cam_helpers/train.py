@@ -100,9 +100,11 @@ def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-
         seed: int = 0, steps: int | None = None, val: TensorDataset | None = None,
         progress: bool = True, weight_decay: float = 1e-4,
         prepare: Callable[[torch.Tensor], torch.Tensor] = normalise,
-        on_epoch: Callable[[nn.Module], dict] | None = None) -> list[dict]:
+        on_epoch: Callable[[nn.Module], dict] | None = None, augmentation: bool = True) -> list[dict]:
     """Train the parameters of ``model`` that require grad with AdamW and a
-    one-cycle schedule, on flipped and turned batches (:func:`augment`).
+    one-cycle schedule, on flipped and turned batches (:func:`augment`; pass
+    ``augmentation=False`` to train on the images as they are, e.g. to
+    memorise shuffled labels).
 
     ``steps`` caps the number of optimisation steps (for quick checks).
     ``prepare`` turns a uint8 batch into the model's input. ``on_epoch(model)``
@@ -133,7 +135,7 @@ def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-
             for images, labels in _batches(train, batch_size, True, generator):
                 if step == total:
                     break
-                x = prepare(augment(images, generator).to(device))
+                x = prepare((augment(images, generator) if augmentation else images).to(device))
                 labels = labels.to(device)
                 logits = model(x)
                 loss = F.cross_entropy(logits, labels)

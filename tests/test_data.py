@@ -5,6 +5,8 @@ import torch
 
 from cam_helpers.data import CLASSES, ShapesDataset, to_image, to_tensor
 
+PINNED_SINGLE_SUM = 857781   # scene 0 of single/train/seed 0, before the context variant was added
+
 
 def test_scenes_are_a_pure_function_of_seed_split_index():
     a = ShapesDataset("single", "train", 50, seed=3)
@@ -87,3 +89,34 @@ def test_marker_masks_mark_the_tag_and_nothing_else():
     for s, m in zip(scenes, masks):
         assert int(m.sum()) == (49 if s.marker is not None else 0)
         assert (s.marker is not None) == (s.label == 0)
+
+
+def test_context_splits_put_the_shapes_on_the_habitats_as_promised():
+    from cam_helpers.data import HABITATS
+    own = lambda ds: np.array([HABITATS.index(s.meta["habitat"]) == s.label for s in ds.scenes()])  # noqa: E731
+    assert own(ShapesDataset("context", "train", 120, context_rate=1.0)).all()
+    assert not own(ShapesDataset("context", "test_swapped", 120)).any()        # never the class's own
+    biased = own(ShapesDataset("context", "train", 600, context_rate=0.9)).mean()
+    assert 0.86 < biased < 0.94
+    for split in ("train", "test_clean"):                                      # independent of the class
+        ds = ShapesDataset("context", split, 600, context_rate=1 / 6)
+        assert 0.12 < own(ds).mean() < 0.22
+        assert {s.meta["habitat"] for s in ds.scenes()} == set(HABITATS)
+    # the habitat is the background: its colour differs between habitats far more than within one
+    scenes = ShapesDataset("context", "test_clean", 300, seed=1).scenes()
+    colour = {h: np.stack([s.image[~s.objects[0].mask].mean(0) for s in scenes if s.meta["habitat"] == h])
+              for h in HABITATS}
+    means = np.stack([c.mean(0) for c in colour.values()])
+    spread = max(c.std(0).max() for c in colour.values())
+    gaps = np.linalg.norm(means[:, None] - means[None], axis=-1)[~np.eye(len(HABITATS), dtype=bool)]
+    assert gaps.min() > 2 * spread
+    with pytest.raises(ValueError, match="probability"):
+        ShapesDataset("context", "train", 5, context_rate=1.5)
+
+
+def test_the_context_variant_leaves_the_other_variants_scenes_unchanged():
+    """Adding a variant must not move the scenes that notebooks and shipped models were made with: scene 0 of
+    "single"/"train"/seed 0 is pinned by its pixel sum."""
+    scene = ShapesDataset("single", "train", 1).scene(0)
+    assert "habitat" not in scene.meta
+    assert int(scene.image.astype(np.int64).sum()) == PINNED_SINGLE_SUM

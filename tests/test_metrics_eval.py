@@ -236,3 +236,22 @@ def test_torchrun_gloo_gives_the_same_numbers_as_one_process(tmp_path):
     assert one["images"] == two["images"] == 14
     for key in evaluation.METRICS[:5]:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
+
+
+def test_randomised_is_the_cascading_checks_last_step_and_similarity_its_comparison(lab):
+    """sanity.randomised(model) is the model at the end of the cascading check (every layer, the same seeds), and
+    sanity.similarity is the comparison the check makes: the check's last row equals it, for a CAM (8x8 raw) and for
+    a pixel method (3-channel raw)."""
+    model, x, labels, _, _ = lab
+    for explain in (partial(ch.grad_cam, layer="features.3"), partial(pixels.PIXEL_METHODS["saliency"], layer="features.3")):
+        out = sanity.randomisation_check(model, x, explain, labels)
+        alike = sanity.similarity(explain(model, x, targets=labels),
+                                  explain(sanity.randomised(model), x, targets=labels))
+        for key in ("spearman", "spearman_abs", "ssim"):
+            assert torch.allclose(out[key][-1], alike[key], atol=1e-5), key
+    same = ch.grad_cam(model, x, "features.3", labels)
+    itself = sanity.similarity(same, same)
+    assert all(torch.allclose(v, torch.ones_like(v), atol=1e-5) for v in itself.values())
+    first = sanity.randomised(model, layers=["head"])
+    assert not torch.equal(first.head.weight, model.head.weight)
+    assert torch.equal(first.features[0][0].weight, model.features[0][0].weight)   # only the named layers

@@ -87,3 +87,29 @@ def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_data():
     assert metrics.bootstrap_ci(torch.full((7,), 0.5))[1:] == (0.5, 0.5)
     with pytest.raises(ValueError):
         metrics.bootstrap_ci(torch.tensor([]))
+
+
+def test_paired_difference_resolves_what_separate_intervals_cannot():
+    """Two methods scored on the same 40 images: the per-image scores vary a lot from image to image,
+    the difference between the methods is small but the same on every image. The separate intervals
+    overlap; the paired one lies above 0."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(40, generator=g)
+    a, b = base + 0.02 + 0.005 * torch.randn(40, generator=g), base
+    ia, ib = metrics.bootstrap_ci(a), metrics.bootstrap_ci(b)
+    assert ia.low < ib.high                                    # separately: overlapping
+    d = metrics.paired_difference(a, b)
+    assert d.above() and not d.contains(0) and d.verdict() == "higher"
+    assert metrics.paired_difference(b, a).verdict() == "lower"
+    assert abs(d.mean - (a - b).mean().item()) < 1e-9
+    same = metrics.paired_difference(a, a)
+    assert same.contains(0) and same.verdict() == "indistinguishable"
+    assert f"{metrics.Interval(0.0764, 0.0571, 0.0952):+.3f}" == "+0.076 [+0.057, +0.095]"
+    assert str(metrics.Interval(0.5, 0.25, 0.75)) == "0.500 [0.250, 0.750]"
+    assert f"{metrics.Interval(0.5, 0.25, 0.75):>22}" == "  0.500 [0.250, 0.750]"
+    mean, low, high = d                                          # still a (mean, low, high) tuple
+    assert low < mean < high
+    with pytest.raises(ValueError, match="one value per image"):
+        metrics.paired_difference(a, b[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.bootstrap_ci(torch.tensor([0.1, float("nan")]))

@@ -95,3 +95,16 @@ def test_accuracy_uses_the_given_preparation():
 
     accuracy(Spy(), data, prepare=lambda im: normalise(im)[..., :32, :32])
     assert seen == [(8, 3, 32, 32)]
+
+
+def test_fit_without_augmentation_trains_on_the_images_as_they_are(monkeypatch):
+    """augmentation=False (used to memorise shuffled labels in notebook 07) never calls augment; the default does."""
+    from cam_helpers import train
+    from cam_helpers.models import ShapesCNN
+    data = render(ShapesDataset("single", "train", 16, seed=9), progress=False)
+    calls = []
+    monkeypatch.setattr(train, "augment", lambda images, generator: calls.append(1) or images)
+    fit(ShapesCNN(), data, steps=2, batch_size=8, progress=False, augmentation=False)
+    assert calls == []
+    fit(ShapesCNN(), data, steps=2, batch_size=8, progress=False)
+    assert len(calls) == 2
