@@ -43,11 +43,27 @@ def randomisable_layers(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+def _at(maps: torch.Tensor, size) -> torch.Tensor:
+    """(B, h, w) maps at ``size``, upsampled only where they are not already."""
+    return maps if maps.shape[-2:] == tuple(size) else upsample(maps, size)
+
+
 def _comparable(result: CAMResult, size) -> torch.Tensor:
     """A method's signed map at input size: the raw map, summed over colour
     channels for pixel-space methods."""
-    raw = result.raw.sum(1) if result.raw.dim() == 4 else result.raw
-    return raw if raw.shape[-2:] == tuple(size) else upsample(raw, size)
+    return _at(result.raw.sum(1) if result.raw.dim() == 4 else result.raw, size)
+
+
+def _output_first(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+    """The layers to randomise (default: :func:`randomisable_layers`), from the output down."""
+    return list(reversed(randomisable_layers(model) if layers is None else list(layers)))
+
+
+def _reset(module: nn.Module, seed: int) -> None:
+    """Re-initialise ``module`` with its own ``reset_parameters``, seeded, leaving the global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module.reset_parameters()
 
 
 def similarity(a: CAMResult, b: CAMResult, size=None) -> dict[str, torch.Tensor]:
@@ -58,10 +74,8 @@ def similarity(a: CAMResult, b: CAMResult, size=None) -> dict[str, torch.Tensor]
     if size is None:
         size = max(tuple(a.map.shape[-2:]), tuple(b.map.shape[-2:]))
     ra, rb = _comparable(a, size), _comparable(b, size)
-    ma = a.map if a.map.shape[-2:] == tuple(size) else upsample(a.map, size)
-    mb = b.map if b.map.shape[-2:] == tuple(size) else upsample(b.map, size)
     return {"spearman": spearman(ra, rb).cpu(), "spearman_abs": spearman(ra.abs(), rb.abs()).cpu(),
-            "ssim": ssim(ma, mb).cpu()}
+            "ssim": ssim(_at(a.map, size), _at(b.map, size)).cpu()}
 
 
 def randomised(model: nn.Module, layers: Sequence[str] | None = None, seed: int = 0) -> nn.Module:
@@ -71,10 +85,8 @@ def randomised(model: nn.Module, layers: Sequence[str] | None = None, seed: int 
     (the same seeds, the same order: from the output down)."""
     work = copy.deepcopy(model)
     modules = dict(work.named_modules())
-    for i, name in enumerate(reversed(randomisable_layers(model) if layers is None else list(layers))):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + i)
-            modules[name].reset_parameters()
+    for i, name in enumerate(_output_first(model, layers)):
+        _reset(modules[name], seed + i)
     return work
 
 
@@ -100,7 +112,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
     if mode not in ("cascading", "independent"):
         raise ValueError(f"mode must be 'cascading' or 'independent', got {mode!r}")
     x = check_input(model, x)
-    layers = list(reversed(randomisable_layers(model) if layers is None else list(layers)))
+    layers = _output_first(model, layers)
     base = explain(model, x, targets=targets)
     t = base.targets
     size = x.shape[-2:]
@@ -109,10 +121,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
     for i, name in enumerate(tqdm(layers, desc=f"{mode} randomisation", disable=not progress, leave=False)):
         if mode == "independent":
             work = copy.deepcopy(model)
-        module = dict(work.named_modules())[name]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + i)
-            module.reset_parameters()
+        _reset(dict(work.named_modules())[name], seed + i)
         for key, value in similarity(base, explain(work, x, targets=t), size).items():
             rows[key].append(value)
     return {"layers": layers, **{k: torch.stack(v) for k, v in rows.items()}}

@@ -48,8 +48,9 @@ class Interval(NamedTuple):
     :func:`paired_difference` return them. It unpacks like the tuple
     ``(mean, low, high)``, formats all three with one number spec
     (``f"{iv:+.3f}"`` gives ``+0.076 [+0.057, +0.095]``; plain ``str`` uses
-    ``.3f``; a width such as ``f"{iv:>24}"`` aligns the whole) and says where a value lies: :meth:`above`, :meth:`below`,
-    :meth:`contains`."""
+    ``.3f``; a width such as ``f"{iv:>24}"`` aligns the whole) and says where
+    a value lies: :meth:`above`, :meth:`below`, :meth:`contains`,
+    :meth:`verdict`."""
 
     mean: float
     low: float
