@@ -8,21 +8,37 @@ family), ``pixels`` (pixel-space methods), ``vit`` (Vision Transformers),
 ``train`` (the training loop), ``metrics``, ``viz`` (overlays, grids),
 ``widgets`` (the explorers).
 
-Every CAM method registered in :mod:`cams` is exported here by name
-(``ch.grad_cam``, ``ch.eigen_grad_cam``, ...); ``ch.METHODS`` lists them.
+Every CAM method in the registry is a name here (``ch.grad_cam``,
+``ch.eigen_grad_cam``, ...), and ``ch.METHODS`` lists them. Both are read
+from the registry on access, so a method registered after import
+(``ch.register_cam("my_cam", ...)``) is ``ch.my_cam``, in ``ch.METHODS``, in
+``__all__`` and in every explorer, like a built-in one.
 """
 from . import registry
-from .cams import METHODS, CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
-from .hooks import (LayerNotFoundError, LayerNotReachedError, candidate_layers, capture,
-                    default_target_layer, hook_count)
+from .cams import CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
+from .hooks import LayerNotFoundError, LayerNotReachedError, candidate_layers, capture, default_target_layer, hook_count
 
 __version__ = "0.1.0"
 # Where the course lives; the notebooks' "Open in Colab" badges and setup cells point here.
 REPO_URL = "https://github.com/cam-course/cam-course"
 
-# One name per registered CAM method: a new record needs no edit here.
-globals().update({m.name: m.fn for m in registry.methods("cam")})
+_NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
+          "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
+          "default_target_layer", "hook_count"]
 
-__all__ = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
-           "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
-           "default_target_layer", "hook_count", *(m.name for m in registry.methods("cam"))]
+
+def __getattr__(name: str):
+    # The live part of the namespace: one name per registered CAM method, METHODS and __all__, read from
+    # the registry on each access (a new record needs no edit here, and no re-import).
+    if name == "METHODS":
+        return registry.names("cam")
+    if name == "__all__":
+        return [*_NAMES, *registry.names("cam")]
+    try:
+        return registry.get(name, "cam").fn
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__getattr__("__all__")))

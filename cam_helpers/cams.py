@@ -27,10 +27,11 @@ import torch
 from torch import nn
 
 from . import rules
-from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits,
-                   check_positive, is_logits, is_score, normalize, refuse_score, relu_map, resolve_targets,
+from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits, logits_of,
+                   check_positive, is_score, normalize, refuse_score, relu_map, resolve_targets,
                    target_labels, target_scores, upsample)
-from .hooks import LayerRef, candidate_layers, capture, default_target_layer, resolve_layer
+from .adapters import as_feature_map, layout
+from .hooks import LayerRef, candidate_layers, capture, known_target_layer, resolve_layer
 from .registry import Method, get, names, register
 
 __all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
@@ -63,21 +64,27 @@ class Explainer:
         self.model = model
         self.x = check_input(model, x)
         if layers is None:
-            layers = [default_target_layer(model)]
-        with capture(model, layers) as cap:
+            known = known_target_layer(model)
+            layers = None if known is None else [known]   # None: chosen in this very forward pass
+        with capture(model, layers, example=self.x) as cap:
             output = model(self.x)
+            if cap.auto:
+                cap.choose()
             cap.check_reached()
             cap.check_ran_once()
+        self.layouts = {}
         for name, a in cap.activations.items():
-            if a.dim() != 4:
-                raise ValueError(f"layer {name!r} outputs shape {tuple(a.shape)}, not a feature map (B, C, h, w); "
-                                 "CAM methods explain convolutional feature maps: choose one of "
-                                 f"{candidate_layers(model, self.x[:1])}")
+            where = layout(a, len(self.x), self.size, cap.layers[name])
+            if where is None:
+                raise ValueError(f"layer {name!r} outputs shape {tuple(a.shape)}, not a feature map of this batch "
+                                 f"((B, C, h, w), channels last (B, h, w, C) or tokens (B, N, C) on the input's "
+                                 f"grid); choose one of {candidate_layers(model, self.x[:1])}")
+            self.layouts[name] = where
         self._capture = cap
         self.layers = list(cap.layers)
         self.activations = cap.activations
         self.output = output   # what the model returned: logits, or anything a callable target reads
-        self.logits = output if is_logits(output) else None
+        self.logits = logits_of(output)   # a ModelOutput's .logits, a dict's "logits", or None
         self._grads: dict[tuple, dict[str, torch.Tensor]] = {}
 
     @property
@@ -127,16 +134,21 @@ class Explainer:
         record = get(name, "cam")
         layer_name = self._layer(layer)
         t = self.targets(targets)
-        acts = at_least_float32(self.activations[layer_name].detach())
-        grads = at_least_float32(self.gradients(t)[layer_name]) if record.backward else None
+        acts = self.feature_map(self.activations[layer_name].detach(), layer_name)
+        grads = self.feature_map(self.gradients(t)[layer_name], layer_name) if record.backward else None
         raw = record.rule(acts, grads, **options)
         return self._result(raw, t, layer_name, name)
 
     def _weights_result(self, layer: LayerRef | None, t: torch.Tensor, weights_of, method: str) -> CAMResult:
         """``raw = sum_k w_k A^k`` with per-channel weights from a perturbation."""
         name = self._layer(layer)
-        acts = at_least_float32(self.activations[name].detach())
+        acts = self.feature_map(self.activations[name].detach(), name)
         return self._result(rules.weighted(weights_of(acts).to(acts.dtype), acts), t, name, method)
+
+    def feature_map(self, t: torch.Tensor, layer: str) -> torch.Tensor:
+        """A captured layer's output (or its gradient) as (B, C, h, w) in float32 at least: channels-last
+        and token outputs through their detected layout (:mod:`adapters`)."""
+        return at_least_float32(as_feature_map(t, self.layouts[layer]))
 
     def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
                  counterfactual: bool = False) -> CAMResult:
@@ -211,7 +223,7 @@ class Explainer:
         name = self._layer(layer)
         t = self.targets(targets)
         refuse_score(t, "CAM")
-        acts = self.activations[name].detach()
+        acts = self.feature_map(self.activations[name].detach(), name)
         fc = linear_head(self.model, head)
         if fc.in_features != acts.shape[1]:
             raise NotAGAPModelError(
@@ -258,7 +270,11 @@ class Explainer:
         from .perturbation import ablation_weights
         t = self.targets(targets)
         refuse_score(t, "Ablation-CAM")
-        module = resolve_layer(self.model, self._layer(layer))[1]
+        name = self._layer(layer)
+        module = resolve_layer(self.model, name)[1]
+        if self.layouts[name].kind != "nchw":
+            raise ValueError(f"Ablation-CAM zeroes channels of the layer's output in place and needs a (B, C, h, w) "
+                             f"map; {name!r} is {self.layouts[name]}. Use score_cam, or a gradient CAM, there.")
 
         def weights_of(acts):
             return ablation_weights(self.model, module, self.x, acts.to(self.x.dtype), self.logits.detach(), t, batch_size=batch_size,
@@ -356,5 +372,9 @@ eigen_grad_cam = register_cam(
     url="https://arxiv.org/abs/2008.00299", formula="first principal component of g * A",
     cost="1 forward + 1 backward + an SVD").fn
 
-# The CAM family's names, in registration order (notebooks iterate over it).
-METHODS = names("cam")
+def __getattr__(name: str):
+    # METHODS, the CAM family's names in registration order, is read from the registry on every access,
+    # so a method registered after import (register_cam) is in it.
+    if name == "METHODS":
+        return names("cam")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -84,19 +84,43 @@ def check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive whole number, got {v!r}")
 
 
+def logits_of(out) -> torch.Tensor | None:
+    """The (B, classes) logits in a model's output, or None: the output itself when it is a 2-D tensor;
+    its ``.logits`` (Hugging Face's ``ModelOutput``: ``ViTForImageClassification`` and the like); the
+    ``"logits"`` entry of a dict; the first element of a tuple or list (models that also return features)."""
+    if isinstance(out, torch.Tensor):
+        return out if out.dim() == 2 else None
+    if isinstance(out, dict) or hasattr(out, "logits"):
+        inner = out.get("logits") if isinstance(out, dict) else out.logits
+    elif isinstance(out, (tuple, list)) and out:
+        inner = out[0]
+    else:
+        return None
+    return inner if isinstance(inner, torch.Tensor) and inner.dim() == 2 else None
+
+
 def is_logits(out) -> bool:
-    return isinstance(out, torch.Tensor) and out.dim() == 2
+    return logits_of(out) is not None
+
+
+def classify(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``'s (B, classes) logits, read out of whatever the model returns (:func:`logits_of`)."""
+    return check_logits(model(x), model)
 
 
 def check_logits(out, model: nn.Module) -> torch.Tensor:
-    """The model's output, checked to be (B, classes) logits."""
+    """The (B, classes) logits in the model's output (:func:`logits_of`), or a clear error."""
+    logits = logits_of(out)
+    if logits is not None:
+        return logits
     if not is_logits(out):
         what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise TypeError(f"{type(model).__name__} returns {what}, not (B, classes) logits. Give targets as a "
+        who = "the model" if model is None else type(model).__name__
+        raise TypeError(f"{who} returns {what}, not (B, classes) logits. Give targets as a "
                         "callable on the output that returns one score per image (e.g. "
                         "targets=lambda out: out['logits'][:, 3], or a region of a segmentation map), or wrap "
                         "the model so that its forward returns the logits.")
-    return out
+    raise AssertionError("unreachable")
 
 
 def is_score(targets) -> bool:
@@ -114,7 +138,7 @@ def target_scores(output, targets) -> torch.Tensor:
             raise TypeError(f"a callable target must return one score per image, a tensor of shape (B,); "
                             f"got {what}. Sum or select over the other dimensions (e.g. out[:, 3, mask].sum(1)).")
         return scores
-    return output.gather(1, targets[:, None])[:, 0]
+    return check_logits(output, None).gather(1, targets[:, None])[:, 0]
 
 
 def target_labels(targets, batch: int, device=None) -> torch.Tensor:
@@ -191,7 +215,7 @@ def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: bool = 
 
 
 def at_least_float32(t: torch.Tensor) -> torch.Tensor:
-    """Half and bfloat16 tensors in float32: the rules' sums and powers
+    r"""Half and bfloat16 tensors in float32: the rules' sums and powers
     (Grad-CAM++'s :math:`\sum A \cdot g^3`) overflow or underflow in 16 bits,
     which turns a map into zeros without a word."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t

@@ -185,11 +185,21 @@ class capture(HookSession):
     gradients: ``{name: tensor}``, filled by tensor hooks during backward.
     """
 
-    def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef], *,
-                 stop_at_layers: bool = True, eval: bool = True):
-        if isinstance(layers, (str, nn.Module)) or not isinstance(layers, Sequence):
-            layers = [layers]
+    def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None, *,
+                 stop_at_layers: bool = True, eval: bool = True, example: torch.Tensor | None = None):
         self.model = model
+        # layers=None: choose the layer in the forward pass itself (see _auto_hook and choose)
+        self.auto = layers is None
+        if self.auto:
+            if example is None:
+                raise ValueError("capture(model, None) chooses the layer from the input: pass example=x")
+            self._batch, self._size = example.shape[0], tuple(example.shape[-2:])
+            self._seen: list[tuple[str, nn.Module, object]] = []     # (name, module, layout or shape)
+            self._candidates: dict[str, torch.Tensor] = {}
+            self._attention_starts: list[int] = []   # len(self._seen) when each attention module started
+            layers = []
+        elif isinstance(layers, (str, nn.Module)) or not isinstance(layers, Sequence):
+            layers = [layers]
         self.layers = dict(resolve_layer(model, layer) for layer in layers)
         self.stop_at_layers = stop_at_layers
         self.eval = eval
@@ -221,8 +231,74 @@ class capture(HookSession):
             return output
         return hook
 
+    def _auto_hook(self, name: str):
+        """Record every module's output; keep each one that is a feature map of the input (any layout,
+        adapters.layout), as a candidate. The graph starts at the input (see ``__enter__``), so the
+        gradient of the score reaches whichever candidate is chosen, and backpropagation still stops
+        there (``gradients_of`` asks for that one tensor)."""
+        from .adapters import layout
+
+        def hook(module: nn.Module, inputs, output):
+            # requires_grad: the output depends on the input (the pass starts from an input that requires
+            # grad), so a parameter table such as Swin's relative position bias is never taken for a map
+            where = layout(output, self._batch, self._size, module) if getattr(output, "requires_grad", False) \
+                else None
+            self._runs[name] = self._runs.get(name, 0) + 1
+            self._seen.append((name, module, where if where is not None else
+                               tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__))
+            if where is None:
+                return None
+            self._candidates[name] = output
+            return output.clone()   # later in-place ops must not change the kept values
+        return hook
+
+    def choose(self) -> str:
+        """After the forward pass of an automatic capture: the last module, in the order the pass
+        finished them, whose output is a feature map of the input and that ran once, outside a
+        detector's box heads. Tokens must come before the last attention starts: after it, a ViT's
+        patch tokens no longer reach the CLS token, so their gradient is zero and the map empty (it is
+        why pytorch-grad-cam's ViT example uses the last block's first norm; this finds that layer).
+        The chosen layer becomes the captured one; the other candidates are let go. Raises
+        :class:`LayerNotFoundError`, naming what the pass saw, when no module qualifies."""
+        from .adapters import Layout
+        last_attention = self._attention_starts[-1] if self._attention_starts else len(self._seen)
+        done = set()
+        for i in range(len(self._seen) - 1, -1, -1):
+            name, module, where = self._seen[i]
+            if name in done or name not in self._candidates:
+                continue
+            done.add(name)
+            tokens_too_late = isinstance(where, Layout) and where.kind == "tokens" and i >= last_attention
+            if self._runs.get(name) == 1 and not _in_box_head(name) and not tokens_too_late:
+                self.layers = {name: module}
+                self.activations = {name: self._candidates[name]}
+                self.layouts = {name: where}
+                self._runs = {name: 1}
+                self._candidates.clear()
+                return name
+        self._candidates.clear()
+        seen = [f"{n} {w}" for n, _, w in self._seen[-8:]]
+        raise LayerNotFoundError(
+            f"no layer of {type(self.model).__name__} outputs a feature map of these inputs (batch "
+            f"{self._batch}, {self._size[0]}x{self._size[1]}: (B, C, h, w), channels last or tokens, h and w > 1) "
+            f"that suits this method. The last outputs were: {'; '.join(seen)}. Pass layer= (a dotted name; "
+            "cam_helpers.candidate_layers(model, x) lists the feature maps).")
+
     def __enter__(self) -> capture:
         def install():
+            if self.auto:
+                def input_requires_grad(model, args):
+                    if args and isinstance(args[0], torch.Tensor) and args[0].is_floating_point():
+                        return (args[0].detach().requires_grad_(True), *args[1:])
+                    return None
+                self._handles.append(self.model.register_forward_pre_hook(input_requires_grad))
+                for name, module in self.model.named_modules():
+                    if name:
+                        self._handles.append(module.register_forward_hook(self._auto_hook(name)))
+                    if "Attention" in type(module).__name__:
+                        self._handles.append(module.register_forward_pre_hook(
+                            lambda m, i: self._attention_starts.append(len(self._seen))))
+                return
             for name, module in self.layers.items():
                 self._handles.append(module.register_forward_hook(self._forward_hook(name)))
         self._open(frozen_eval(self.model, self.eval, self.stop_at_layers), torch.enable_grad(), install=install)
@@ -261,6 +337,13 @@ class capture(HookSession):
 # Choosing a layer
 # --------------------------------------------------------------------------
 
+BOX_HEADS = ("roi_heads", "rpn")   # torchvision's detectors: per-region and per-anchor heads, not the image's map
+
+
+def _in_box_head(name: str) -> bool:
+    return any(part in BOX_HEADS for part in name.split("."))
+
+
 def model_device_dtype(model: nn.Module, x: torch.Tensor | None = None) -> tuple[torch.device, torch.dtype]:
     """Where the model lives and in what precision: from its first parameter
     or buffer; for a model with neither, from ``x`` (else the CPU, float32)."""
@@ -272,12 +355,26 @@ def model_device_dtype(model: nn.Module, x: torch.Tensor | None = None) -> tuple
     return t.device, t.dtype
 
 
+def input_size(model: nn.Module) -> int | tuple[int, int]:
+    """The input size the model declares: the course models' ``input_size``, torchvision ViT's
+    ``image_size``, timm's ``pretrained_cfg["input_size"]``, a Hugging Face config's ``image_size``;
+    else 224."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    hf = getattr(getattr(model, "config", None), "image_size", None)
+    for size in (getattr(model, "input_size", None), getattr(model, "image_size", None),
+                 cfg.get("input_size", (None,))[-2:] if cfg.get("input_size") else None, hf):
+        if isinstance(size, int) or (isinstance(size, (tuple, list)) and len(size) == 2 and all(size)):
+            return size if isinstance(size, int) else (int(size[0]), int(size[1]))
+    return 224
+
+
 def _example_input(model: nn.Module) -> torch.Tensor:
     device, dtype = model_device_dtype(model)
-    size = getattr(model, "input_size", 224)
+    size = input_size(model)
+    size = (size, size) if isinstance(size, int) else size
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     channels = conv.in_channels if conv is not None else 3   # greyscale models take 1
-    return torch.zeros(1, channels, size, size, device=device, dtype=dtype)
+    return torch.zeros(1, channels, *size, device=device, dtype=dtype)
 
 
 def feature_map_layers(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
@@ -292,21 +389,37 @@ def feature_map_layers(model: nn.Module, example: torch.Tensor | None = None) ->
                 lambda m, i, o, name=name: seen.append(name)
                 if isinstance(o, torch.Tensor) and o.dim() == 4 and o.shape[-2] * o.shape[-1] > 1
                 and name not in seen else None))
-    state = ModelState(model)
     try:
-        model.eval()
-        with torch.no_grad():
+        with frozen_eval(model, freeze=False), torch.no_grad():   # the model lock, as every other entry point
             model(_example_input(model) if example is None else example)
     finally:
         for h in handles:
             h.remove()
-        state.restore()
     return seen
 
 
-def default_target_layer(model: nn.Module) -> str:
+def known_target_layer(model: nn.Module) -> str | None:
+    """The layer the papers and libraries use for the model families we know by their class (the course
+    models, torchvision's CNN families), or None: no forward pass. The explainers fall back to choosing the
+    layer in their own forward pass on the user's input (``capture(model, None, example=x)``)."""
+    try:
+        return default_target_layer(model, probe=False)
+    except LayerNotFoundError:
+        raise
+    except _Unknown:
+        return None
+
+
+class _Unknown(Exception):
+    pass
+
+
+def default_target_layer(model: nn.Module, example: torch.Tensor | None = None, probe: bool = True) -> str:
     """A sensible Grad-CAM layer: the last feature map at the finest useful
-    resolution for the common torchvision families and the course models."""
+    resolution for the common torchvision families and the course models;
+    for other models the last module whose output is a feature map of
+    ``example`` (the inputs you will explain; a zero image at the model's
+    ``input_size`` or 224 if not given), in any layout the adapters read."""
     from torchvision import models as tvm
     if getattr(model, "cam_target_layer", None):
         return model.cam_target_layer
@@ -319,14 +432,12 @@ def default_target_layer(model: nn.Module) -> str:
         return "features.norm5"
     if isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2, tvm.MobileNetV3, tvm.ConvNeXt)):
         return f"features.{len(model.features) - 1}"
-    if isinstance(model, tvm.VisionTransformer):
-        raise LayerNotFoundError(
-            "a Vision Transformer has no feature maps after its patch embedding: use cam_helpers.vit "
-            "(vit.grad_cam, vit.rollout, vit.gradient_rollout, vit.legrad, widgets.ViTExplorer)")
-    layers = feature_map_layers(model)
-    if not layers:
-        raise LayerNotFoundError(f"{type(model).__name__} produces no 4-D feature maps; pass layer= explicitly")
-    return layers[-1]
+    if not probe:
+        raise _Unknown
+    x = _example_input(model) if example is None else example
+    with capture(model, None, example=x) as cap, torch.no_grad():
+        model(x)
+        return cap.choose()
 
 
 def candidate_layers(model: nn.Module, example: torch.Tensor | None = None,
@@ -335,7 +446,7 @@ def candidate_layers(model: nn.Module, example: torch.Tensor | None = None,
     nesting depth as :func:`default_target_layer` (``layer1``…``layer4`` for a
     ResNet, ``features.0``… for VGG), in forward order."""
     if depth is None:
-        default = default_target_layer(model)
+        default = default_target_layer(model, example)
         depth = default.count(".") + 1 if default else 1
     return [n for n in feature_map_layers(model, example) if n.count(".") + 1 == depth]
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import Targets, check_input, check_positive, resolve_targets
+from .core import Targets, check_input, check_positive, classify, resolve_targets
 from .hooks import frozen_eval
 from .speed import BATCH_BUDGET, fast_inference
 from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
@@ -134,7 +134,7 @@ def box_localisation(maps: torch.Tensor, boxes, threshold: float = 0.15) -> torc
 # --------------------------------------------------------------------------
 
 def _probabilities(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return model(x).softmax(1).gather(1, targets[:, None])[:, 0]
+    return classify(model, x).softmax(1).gather(1, targets[:, None])[:, 0]
 
 
 def blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
@@ -193,7 +193,7 @@ def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress
     size = batch_size or max(1, BATCH_BUDGET // x[0].numel())
     out = {}
     with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
+        logits = classify(model, x)
         t = resolve_targets(targets, logits)
         with fast_inference(model, fast, check=x[:size], expected=logits[:size]) as net:
             for mode in modes:
@@ -220,7 +220,7 @@ def perturbation_curves_loop(model: nn.Module, x: torch.Tensor, maps: torch.Tens
     start, finish = _ends(x, mode, baseline)
     curves = torch.zeros(b, n + 1, device=x.device)
     with torch.no_grad(), frozen_eval(model):
-        t = resolve_targets(targets, model(x))
+        t = resolve_targets(targets, classify(model, x))
         for i in range(b):
             order = maps[i].to(x.device).flatten().argsort(descending=True, stable=True)
             current = start[i].clone().view(c, -1)
@@ -265,7 +265,7 @@ def confidence_change(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, tar
     x = check_input(model, x)
     maps = maps.to(x.device)
     with torch.no_grad(), frozen_eval(model):
-        logits = model(x)
+        logits = classify(model, x)
         t = resolve_targets(targets, logits)
         y = logits.softmax(1).gather(1, t[:, None])[:, 0]
         o = _probabilities(model, x * maps[:, None], t)

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .core import check_positive
+from .core import check_positive, classify
 from .hooks import frozen_eval
 from .speed import auto_batch, channels_last
 
@@ -92,7 +92,7 @@ def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets
                 lo = up.flatten(1).amin(1)[:, None, None]
                 hi = up.flatten(1).amax(1)[:, None, None]
                 masks = (up - lo) / (hi - lo + eps + (hi == lo))
-                out = model((x[b:b + 1] * masks[:, None]).contiguous(memory_format=layout))
+                out = classify(model, (x[b:b + 1] * masks[:, None]).contiguous(memory_format=layout))
                 scores[b, chunk] = (out.softmax(1) if weighting == "probability" else out)[:, targets[b]]
                 bar.update(len(chunk))
     bar.close()
@@ -118,12 +118,12 @@ def head_logits(model: nn.Module, layer: nn.Module, x1: torch.Tensor, acts: torc
     handle = layer.register_forward_hook(_Replace(acts))
     try:
         try:
-            out = model(x1)
+            out = classify(model, x1)
             if out.shape[0] == acts.shape[0]:
                 return out
         except RuntimeError:
             pass
-        return model(x1.expand(acts.shape[0], *x1.shape[1:]).contiguous())
+        return classify(model, x1.expand(acts.shape[0], *x1.shape[1:]).contiguous())
     finally:
         handle.remove()
 

@@ -128,7 +128,7 @@ class PhotoObject:
 
 def photo_objects(name: str | Path, path: Path = BOXES) -> list[PhotoObject]:
     """The hand-drawn objects of course photo ``name`` (e.g. ``"astronaut.jpg"``)."""
-    from torchvision.models import ResNet18_Weights   # the 1,000 ImageNet classes, in Lite0's order too
+    from torchvision.models import ResNet18_Weights  # the 1,000 ImageNet classes, in Lite0's order too
     table = json.loads(Path(path).read_text())
     key = Path(name).name
     if key not in table:

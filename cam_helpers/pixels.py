@@ -21,11 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import (CAMResult, Targets, check_input, check_logits, check_positive, is_score, normalize, refuse_score,
-                   relu_map, resolve_targets, target_labels, target_scores, upsample)
-from .registry import Method, lookup, methods, register
+from .core import (CAMResult, Targets, check_input, check_logits, check_positive, classify, is_score, normalize,
+                   refuse_score, relu_map, resolve_targets, target_labels, target_scores, upsample)
 from .guided import guided_relus
 from .hooks import LayerRef, frozen_eval
+from .registry import Method, lookup, methods, register
 from .speed import auto_batch
 
 
@@ -202,7 +202,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
                 occluded = x[k:k + 1].repeat(len(chunk), 1, 1, 1)
                 for n, (i, j) in enumerate(chunk):
                     occluded[n, :, i:i + window, j:j + window] = baseline
-                drops = y[k] - model(occluded)[:, t[k]]
+                drops = y[k] - classify(model, occluded)[:, t[k]]
                 for (i, j), d in zip(chunk, drops):
                     total[i:i + window, j:j + window] += d
             attr[k] = (total / count.clamp(min=1)).expand(c, h, w)
@@ -277,5 +277,8 @@ _pixel(occlusion, "Zeiler & Fergus 2014, Visualizing and Understanding Convoluti
        to_map=positive_sum_map, cost="1 forward per window position", backward=False,
        quick={"window": 16, "stride": 16})
 
-# The pixel methods by name (every one has the common call shape).
-PIXEL_METHODS = {m.name: m.fn for m in methods("pixel")}
+def __getattr__(name: str):
+    # PIXEL_METHODS, the pixel methods by name (every one has the common call shape), live from the registry.
+    if name == "PIXEL_METHODS":
+        return {m.name: m.fn for m in methods("pixel")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .core import check_positive
+from .core import check_positive, logits_of
 from .hooks import frozen_eval
-
 
 # Input values per forward batch when batch_size is not given: on a CPU the cost
 # per image grows with the batch once activations outgrow the caches (for a
@@ -83,8 +82,10 @@ def _folded_copy(model: nn.Module, check: torch.Tensor | None, expected: torch.T
     try:
         fused = fuse(model).to(memory_format=torch.channels_last)  # fuse copies the model
         if check is not None:
-            want = model(check) if expected is None else expected
-            got = fused(check)
+            want = logits_of(model(check)) if expected is None else expected
+            got = logits_of(fused(check))
+            if got is None or want is None:
+                return None
             if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-3, atol=1e-4):
                 return None
     except Exception:  # not traceable by torch.fx: use the model as it is

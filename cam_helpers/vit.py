@@ -352,5 +352,9 @@ for _name in TOKEN_METHODS[1:]:
          backward=_cnn.backward, class_specific=_cnn.class_specific, controls=("layer",),
          cost=_cnn.cost.replace("K ", "D ").replace("K channels", "D token channels"), quick=_cnn.quick)
 
-# The ViT methods' records by name (the explorer reads controls and class-specificity from them).
-VIT_METHODS = {m.name: m for m in methods("vit")}
+def __getattr__(name: str):
+    # VIT_METHODS, the ViT methods' records by name (the explorer reads controls and class-specificity from
+    # them), live from the registry.
+    if name == "VIT_METHODS":
+        return {m.name: m for m in methods("vit")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,6 @@ from torch.nn import functional as F
 from .core import check_input
 from .hooks import HookSession, LayerNotFoundError, frozen_eval
 
-
 # --------------------------------------------------------------------------
 # The model's geometry
 # --------------------------------------------------------------------------

@@ -29,8 +29,8 @@ from . import registry
 from .cams import CAMResult, Explainer
 from .core import check_logits
 from .hooks import candidate_layers, default_target_layer
-from .viz import overlay
 from .vit import ViTExplainer
+from .viz import overlay
 
 
 def explorer_methods() -> tuple[str, ...]:
@@ -39,8 +39,6 @@ def explorer_methods() -> tuple[str, ...]:
     names = registry.names("cam", "pixel")
     return ("grad_cam",) + tuple(m for m in names if m != "grad_cam")
 
-
-EXPLORER_METHODS = explorer_methods()
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -212,7 +210,7 @@ class CAMExplorer(_Explorer):
             if m not in registry.names("cam", "pixel"):
                 raise KeyError(f"unknown method {m!r}; choose from {explorer_methods()}")
         layers = list(layers) if layers is not None else candidate_layers(model, x)
-        layer = layer or default_target_layer(model)
+        layer = layer or default_target_layer(model, x)
         if layer not in layers:
             layers.append(layer)
         self.explainer = Explainer(model, x, layers)

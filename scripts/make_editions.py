@@ -23,6 +23,8 @@ teacher grades submissions with, offline: ``otter run -a ZIP submission.ipynb``.
 from __future__ import annotations
 
 import argparse
+import ast
+import doctest
 import filecmp
 import os
 import re
@@ -130,21 +132,165 @@ def build(target: Path, autograder: Path | None = None) -> None:
                     shutil.copy(zip_file, autograder / source.stem / f"{source.stem}-autograder.zip")
 
 
+STUB_CHECK = """# (CI) the stub must fail this exercise's public tests, as the grader.check above reported
+assert not grader.check({name!r}).passed_all, "{name}: the public tests pass on the student edition's stub"
+"""
+HIDDEN_CHECK = """# (CI) the stub must fail each hidden test of {name!r} (the autograder's), too
+for _i, _test in enumerate({tests!r}):
+    try:
+        exec(compile(_test, "hidden test %d of {name}" % _i, "exec"), globals())
+    except Exception:
+        pass
+    else:
+        raise AssertionError("{name}: hidden test %d passes on the student edition's stub" % _i)"""
+FORGET = """# (CI) Above: the solution edition, as committed. Below: the student edition from its first exercise on,
+# in the state the cells before the first exercise left (the two editions share those cells). Names that
+# only the solutions bound are forgotten first, so a student cell cannot lean on a solution's variable.
+for _name in {names!r}:
+    globals().pop(_name, None)"""
+
+
+def _bound_names(source: str) -> set[str]:
+    """Names a cell binds at any depth (assignments, defs, imports, loop and with targets)."""
+    try:
+        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.MULTILINE))
+    except SyntaxError:
+        return set()
+    names = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in n.names}
+    return names
+
+
+def questions(nb) -> dict[str, list[str]]:
+    """{question: [its hidden tests' sources]} from a solution notebook's otter cells, in order."""
+    out, current, in_tests = {}, None, False
+    for cell in nb.cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw" and text.startswith("# BEGIN QUESTION"):
+            current = re.search(r"name:\s*(\S+)", text).group(1)
+            out[current] = []
+        elif cell.cell_type == "raw" and text in ("# BEGIN TESTS", "# END TESTS"):
+            in_tests = text == "# BEGIN TESTS"
+        elif cell.cell_type == "code" and in_tests and current and text.startswith("# HIDDEN"):
+            out[current].append(text)
+    return out
+
+
+def combined(solution: Path, student: Path, tests_dir: Path):
+    """One notebook that checks both editions in one kernel run, so CI executes each notebook once.
+
+    The solution edition's cells, all of them, unchanged (nbval checks them as it checks the notebook
+    itself); then the student edition from its first exercise on. The two editions share every cell before
+    the first exercise, so the student part starts from the very state a student's run reaches there,
+    except for what the solutions' own cells bound, which is forgotten first. After each ``grader.check``
+    cell an assert that the stub fails the public tests; at the end, one that it fails every hidden test.
+    A student cell that raises, or a check that passes on a stub, fails the run."""
+    sol = nbformat.read(solution, as_version=4)
+    stu = nbformat.read(student, as_version=4)
+    first_q = next(i for i, c in enumerate(sol.cells) if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION"))
+    before = [c for c in sol.cells[:first_q] if c.cell_type == "code"]
+    stu_code = [c for c in stu.cells if c.cell_type == "code"]
+    # the student edition's code cells: the solution's cells before the first exercise, the checks' init cell
+    # (right after the setup cell), then the exercises and what follows them
+    if len(stu_code) < len(before) + 1 or INIT.format(stem=solution.stem) != stu_code[1].source:
+        raise ValueError(f"{student.name} is not the student edition of {solution.name} (run make_editions.py)")
+    strip = lambda src: "\n".join(l for l in src.splitlines() if not l.lstrip().startswith("# NBVAL_"))
+    for ours, theirs in zip(before[1:], stu_code[2:len(before) + 1]):
+        if strip(ours.source) != theirs.source:
+            raise ValueError(f"{student.name}: a cell before the first exercise differs from the solution's")
+    prefix_names = set().union(*(_bound_names(c.source) for c in before))
+    solution_names = set().union(*(_bound_names(c.source) for c in sol.cells[first_q:] if c.cell_type == "code"))
+    cells = list(sol.cells)
+    cells.append(nbformat.v4.new_markdown_cell("---\n**CI: the student edition from its first exercise on.**"))
+    cells.append(nbformat.v4.new_code_cell(FORGET.format(names=sorted(solution_names - prefix_names))))
+    init = INIT.format(stem=solution.stem) + f"\ngrader = otter.Notebook(tests_dir={str(tests_dir)!r})"
+    cells.append(nbformat.v4.new_code_cell(init))
+    hidden = questions(sol)
+    checked = set()
+    for cell in stu_code[len(before) + 1:]:
+        cells.append(nbformat.v4.new_code_cell(cell.source))
+        found = re.fullmatch(r'grader\.check\("(\w+)"\)', cell.source.strip())
+        if found:
+            checked.add(found.group(1))
+            cells.append(nbformat.v4.new_code_cell(STUB_CHECK.format(name=found.group(1))))
+    if checked != set(hidden):
+        raise ValueError(f"{student.name}: grader.check cells for {sorted(checked)}, questions {sorted(hidden)}")
+    for name, tests in hidden.items():
+        if not tests:
+            raise ValueError(f"{solution.name}, {name}: no hidden test")
+        cells.append(nbformat.v4.new_code_cell(HIDDEN_CHECK.format(name=name, tests=tests)))
+    for i, cell in enumerate(cells):
+        cell.id = f"ci-{i:03d}"
+    sol.cells = cells
+    return sol
+
+
+def write_combined(target: Path) -> list[Path]:
+    """``combined`` for every notebook, into ``target`` (a folder named ``notebooks``, so that the setup
+    cells find the project as they do from ``notebooks/``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted(NOTEBOOKS.glob("*.ipynb")):
+        out = target / source.name
+        nbformat.write(combined(source, STUDENT / source.name, STUDENT / "tests" / source.stem), out)
+        written.append(out)
+    return written
+
+
+def what_it_tests(path: Path) -> object:
+    """What an otter test file says, independent of the Python that wrote it: the test's dictionary with each
+    doctest case's code replaced by its examples, parsed (``ast.dump``) beside their expected output.
+
+    otter writes a test's code through the running Python's own unparser, so the same notebook gives
+    ``f'... {x}'`` on 3.11 and ``f"... {x}"`` on 3.12+ (PEP 701); the parsed code is the same on both."""
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    test = namespace["test"]
+    for suite in test.get("suites", []):
+        for case in suite.get("cases", []):
+            examples = doctest.DocTestParser().get_examples(case["code"])
+            case["code"] = [(ast.dump(ast.parse(e.source)), e.want) for e in examples]
+    return test
+
+
+def same_file(a: Path, b: Path) -> bool:
+    if a.suffix == ".py" and "tests" in a.parts:
+        try:
+            return what_it_tests(a) == what_it_tests(b)
+        except Exception:   # not an otter test file after all (or a broken one): compare the bytes
+            pass
+    return filecmp.cmp(a, b, shallow=False)
+
+
 def differences(a: Path, b: Path) -> list[str]:
     """Files that differ between two edition folders (relative paths; otter's .OTTER_LOG and other dot files,
-    which running the checks writes, are not part of an edition)."""
+    which running the checks writes, are not part of an edition). Test files are compared by what they
+    test (``what_it_tests``), so editions built on Python 3.11 and on 3.13 agree."""
     def files(root: Path) -> set[Path]:
         return {p.relative_to(root) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
     names = files(a) | files(b)
     return sorted(str(n) for n in names
-                  if not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
+                  if not ((a / n).is_file() and (b / n).is_file() and same_file(a / n, b / n)))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="report files of student/ that differ; change nothing")
     parser.add_argument("--autograder", type=Path, help="also write each notebook's otter autograder zip here")
+    parser.add_argument("--combined", type=Path, metavar="DIR",
+                        help="write, for CI, each solution notebook followed by its student edition's exercises "
+                             "(one kernel run checks both; see combined()); change nothing else")
     args = parser.parse_args(argv)
+    if args.combined:
+        for path in write_combined(args.combined):
+            print(f"wrote {path}")
+        return 0
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything into .venv/ and run every test: unit, oracle and
 # reliability tests, the widget under ipywidgets 8 and 7.7, and the notebooks
-# through nbval.
+# through nbval (with their student editions' exercises, in the same run).
 #   bash scripts/run_tests.sh            # everything
 #   bash scripts/run_tests.sh tests/     # pytest arguments pass through
 #
@@ -10,12 +10,17 @@
 # HEAD, the committed notebooks and student editions are checked out to
 # .ci-cache/committed/ and tested there, and your working copies are left as
 # they are.
+#
+# CAM_COURSE_VENV, CAM_COURSE_CONSTRAINTS and PYTHON pass through to install.sh
+# (.ci/run pins the versions CI was last green with; see scripts/test_newest.sh
+# and scripts/test_pythons.sh for the newest releases and the other Pythons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=${CAM_COURSE_VENV:-.venv}
 bash scripts/install.sh
 # Colab's ipywidgets 7.7, side by side, for the widget test (not on the main path).
 [ -d .ci-cache/ipywidgets7/ipywidgets ] || \
-  .venv/bin/python -m pip install --quiet --target .ci-cache/ipywidgets7 --no-deps "ipywidgets==7.7.*" ipython_genutils
+  "$VENV/bin/python" -m pip install --quiet --target .ci-cache/ipywidgets7 --no-deps "ipywidgets==7.7.*" ipython_genutils
 export CAM_HELPERS_OFFLINE=${CAM_HELPERS_OFFLINE:-1}   # tests never download
 export MPLBACKEND=Agg
 paths=()
@@ -29,6 +34,11 @@ if [ $# -eq 0 ] || [[ "${1:-}" == -* ]]; then   # no paths given: the default te
     echo "run_tests.sh: notebooks/ or student/ has local changes (JupyterLab autosaves them); testing the" \
          "committed notebooks from .ci-cache/committed/ instead" >&2
   fi
-  paths=(tests "$notebooks")
+  # Each notebook runs once: the solution edition under nbval, followed in the same kernel by its student
+  # edition from the first exercise on (stubs in place; every check must fail on them). See
+  # make_editions.combined(); `pytest notebooks` still runs the solution editions alone.
+  rm -rf .ci-cache/combined
+  CAM_COURSE_NOTEBOOKS="$PWD/$notebooks" "$VENV/bin/python" scripts/make_editions.py --combined .ci-cache/combined/notebooks >/dev/null
+  paths=(tests .ci-cache/combined/notebooks)
 fi
-exec .venv/bin/python -m pytest "${paths[@]}" "$@"
+exec "$VENV/bin/python" -m pytest "${paths[@]}" "$@"

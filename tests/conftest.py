@@ -5,7 +5,6 @@ os.environ.setdefault("CAM_HELPERS_OFFLINE", "1")
 
 import pytest
 import torch
-
 from toys import TinyGAP
 
 

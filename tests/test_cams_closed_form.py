@@ -2,11 +2,11 @@
 import pytest
 import torch
 from torch import nn
+from toys import TinyGAP
 
 from cam_helpers import NotAGAPModelError, cam, grad_cam, normalize
 from cam_helpers.cams import Explainer
 from cam_helpers.models import ShapesCNN, ShapesVGG
-from toys import TinyGAP
 
 
 def test_cam_by_hand(tiny, tiny_input):

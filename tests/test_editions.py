@@ -4,8 +4,10 @@
 - every notebook has at least three graded exercises, each with public and hidden tests;
 - the solutions pass every test: the solution notebooks run their test cells as asserts (nbval), and
   ``otter run`` grades notebook 01's solution edition with the autograder zip, as a teacher would;
-- the student edition runs top to bottom with its stubs in place (nothing crashes), and every exercise's
-  tests, public and hidden, fail on the stubs.
+- the student edition runs with its stubs in place (nothing crashes), and every exercise's tests, public
+  and hidden, fail on the stubs: checked in the notebooks' own nbval run, where scripts/run_tests.sh
+  follows each solution notebook with its student edition's exercises in the same kernel
+  (make_editions.combined; each notebook is executed once, not twice).
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_editions", ROOT / "scripts" / "make_editions.py")
@@ -100,31 +101,62 @@ def test_otter_run_gives_the_solution_full_marks_and_the_stubs_none(stem, autogr
     assert all(got == 0 for got, _ in scores["student"].values()), scores["student"]
 
 
-CHECK_ALL = """
-import json as _json, otter as _otter
-_grader = _otter.Notebook(tests_dir={tests!r})
-print("RESULTS" + _json.dumps({{_q: bool(_grader.check(_q, globals()).passed_all) for _q in {names!r}}}))
-"""
+def test_ci_runs_each_student_edition_after_its_solutions_in_one_kernel(tmp_path):
+    """What scripts/run_tests.sh hands nbval (make_editions.combined): the solution edition's cells, all
+    and unchanged, then the student edition from its first exercise on, with an assert after each
+    grader.check and one per question over the hidden tests, after forgetting what only solutions bound."""
+    for path in NOTEBOOKS:
+        nb = make_editions.combined(path, STUDENT / path.name, STUDENT / "tests" / path.stem)
+        solution = nbformat.read(path, as_version=4)
+        assert [c.source for c in nb.cells[:len(solution.cells)]] == [c.source for c in solution.cells]
+        tail = [c.source for c in nb.cells[len(solution.cells):]]
+        names = list(questions(path))
+        for name in names:
+            assert f'grader.check("{name}")' in tail
+            check = tail.index(f'grader.check("{name}")')
+            assert tail[check + 1].startswith("# (CI) the stub must fail") and repr(name) in tail[check + 1]
+            assert any(t.startswith(f"# (CI) the stub must fail each hidden test of {name!r}") for t in tail)
+        forget = next(t for t in tail if t.startswith("# (CI) Above: the solution edition"))
+        stubs = [c.source for c in nbformat.read(STUDENT / path.name, as_version=4).cells
+                 if "otter_answer_cell" in c.metadata.get("tags", [])]
+        assert stubs and all(s in tail for s in stubs)
+        assert "globals().pop" in forget
+    forget = next(c.source for c in make_editions.combined(
+        NOTEBOOKS[5], STUDENT / NOTEBOOKS[5].name, STUDENT / "tests" / NOTEBOOKS[5].stem).cells
+        if c.source.startswith("# (CI) Above"))
+    assert "'pre'" in forget and "'biased'" not in forget   # 06: the exercise's model goes, the lab's stays
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
-def test_student_edition_runs_and_every_check_fails_on_the_stubs(path, autograder):
-    """The whole student edition runs with its stubs (no cell raises), each grader.check cell reports a
-    failure, and the autograder's tests (public and hidden) all fail on the stubs."""
-    names = list(questions(path))
-    nb = nbformat.read(STUDENT / path.name, as_version=4)
-    tests = autograder[path.stem] / "autograder" / "tests"
-    nb.cells.append(nbformat.v4.new_code_cell(CHECK_ALL.format(tests=str(tests), names=names)))
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(STUDENT)}}).execute()
-    reports = {}
-    for cell in nb.cells:
-        found = re.fullmatch(r'grader\.check\("(\w+)"\)', cell.source.strip())
-        if found:
-            reports[found.group(1)] = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
-    assert set(reports) == set(names)
-    for name, text in reports.items():
-        assert "failed" in text and "All test cases passed" not in text, f"{name}: {text[:300]}"
-    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    results = json.loads(printed.split("RESULTS", 1)[1])
-    assert results == {name: False for name in names}
+def test_the_stub_checks_fail_when_a_stub_passes():
+    """The asserts the combined notebook adds: a hidden test that passes on the stub raises, one that fails
+    does not; the public check's assert reads otter's passed_all."""
+    passing = make_editions.HIDDEN_CHECK.format(name="q", tests=["assert True"])
+    with pytest.raises(AssertionError, match="hidden test 0 passes"):
+        exec(passing, {})
+    exec(make_editions.HIDDEN_CHECK.format(name="q", tests=["assert False", "1 / 0"]), {})
+
+    class Result:
+        passed_all = True
+    grader = type("Grader", (), {"check": staticmethod(lambda name: Result)})
+    with pytest.raises(AssertionError, match="public tests pass"):
+        exec(make_editions.STUB_CHECK.format(name="q"), {"grader": grader})
+    Result.passed_all = False
+    exec(make_editions.STUB_CHECK.format(name="q"), {"grader": grader})
+
+
+def test_test_files_are_compared_by_what_they_test(tmp_path):
+    """The drift check reads otter's test files as tests: the f-string quoting of Python 3.11 and of 3.12+
+    is the same test; another expected value is not."""
+    template = ("OK_FORMAT = True\ntest = {{'name': 'q', 'points': 1, 'suites': [{{'cases': [{{'code': {code!r}, "
+                "'hidden': False, 'locked': False}}], 'scored': True, 'setup': '', 'teardown': '', "
+                "'type': 'doctest'}}]}}\n")
+    files = {}
+    for key, code in (("py311", ">>> assert x == 1, f'got {getattr(x, \"shape\", x)}'\n"),
+                      ("py313", '>>> assert x == 1, f"got {getattr(x, \'shape\', x)}"\n'),
+                      ("other", ">>> assert x == 2, f'got {getattr(x, \"shape\", x)}'\n")):
+        folder = tmp_path / key / "tests" / "01"
+        folder.mkdir(parents=True)
+        (folder / "q.py").write_text(template.format(code=code))
+        files[key] = tmp_path / key
+    assert make_editions.differences(files["py311"], files["py313"]) == []
+    assert make_editions.differences(files["py311"], files["other"]) == ["tests/01/q.py"]

@@ -11,9 +11,8 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torch.nn import functional as F
 
-from cam_helpers import candidate_layers, default_target_layer, grad_cam, hook_count
+from cam_helpers import candidate_layers, default_target_layer, grad_cam, hook_count, models
 from cam_helpers import efficientnet_lite as lite
-from cam_helpers import models
 from cam_helpers.data import IMAGES_DIR, load_image
 from cam_helpers.pixels import guided_backprop, guided_relus, saliency
 

@@ -17,7 +17,6 @@ cases every time.
 import copy
 import traceback
 
-import pytest
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st

@@ -4,8 +4,8 @@ import torch
 import torchvision
 from torch import nn
 
-from cam_helpers import (LayerNotFoundError, LayerNotReachedError, candidate_layers, capture,
-                         default_target_layer, grad_cam, hook_count)
+from cam_helpers import (LayerNotFoundError, LayerNotReachedError, candidate_layers, capture, default_target_layer,
+                         grad_cam, hook_count)
 from cam_helpers.models import ShapesCNN, ShapesVGG
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_helpers.data import course_photos, load_image, read_rgb
 from cam_helpers import viz
+from cam_helpers.data import course_photos, load_image, read_rgb
 from cam_helpers.viz import colorize, overlay, show_cam, show_grid
 
 

@@ -135,9 +135,9 @@ def test_blur_keeps_a_constant_image_away_from_the_border():
 def test_average_drop_and_increase_agree_with_torchcam(lab):
     """On random weights, where probabilities are far from saturated (a
     trained model's 0.9999 against 0.9998 would compare float noise)."""
-    from torchcam.metrics import ClassificationMetric
-    from torchcam.methods import GradCAM
     import torchvision
+    from torchcam.methods import GradCAM
+    from torchcam.metrics import ClassificationMetric
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=10).eval()
     x = torch.randn(8, 3, 64, 64)

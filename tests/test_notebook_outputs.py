@@ -78,6 +78,7 @@ def test_the_setup_cell_clones_the_course_where_it_is_not_installed(tmp_path):
     import subprocess
     import sys
     import sysconfig
+
     import nbformat
     root = NOTEBOOKS[0].parent.parent
     if not (root / ".git").exists():

@@ -13,9 +13,9 @@ import pytest
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torchcam.methods import GradCAM as TorchcamGradCAM
+from toys import random_model, rel_diff
 
 from cam_helpers import grad_cam, hook_count
-from toys import random_model, rel_diff
 
 # DenseNet: norm5 is followed by F.relu(inplace=True), which overwrites the
 # activation pytorch-grad-cam stores (its activations become post-ReLU while

@@ -22,14 +22,15 @@ import copy
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
-from pytorch_grad_cam import AblationCAM, EigenCAM, EigenGradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+from pytorch_grad_cam import (AblationCAM, EigenCAM, EigenGradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM,
+                              XGradCAM)
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+from toys import random_model, rel_diff
 
 import cam_helpers as ch
 from cam_helpers import pixels
-from toys import random_model, rel_diff
 
 # (architecture, a post-ReLU layer)
 ARCHS = [("resnet18", "layer4"), ("vgg11_bn", "features.27"), ("mobilenet_v2", "features.18")]

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from cam_helpers import CAMResult, metrics
-from cam_helpers.photos import (BOXES, IMAGES_DIR, course_photos, grid_pointing_game, mosaic, photo_objects,
-                                read_rgb)
+from cam_helpers.photos import BOXES, IMAGES_DIR, course_photos, grid_pointing_game, mosaic, photo_objects, read_rgb
 
 
 def test_every_course_photo_has_boxes_inside_it():

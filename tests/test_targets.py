@@ -6,11 +6,11 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 from torch import nn
+from toys import rel_diff
 
 import cam_helpers as ch
 from cam_helpers import pixels, vit
 from cam_helpers.models import ShapesCNN, shapes_vit
-from toys import rel_diff
 
 
 class DictOut(nn.Module):
@@ -106,5 +106,35 @@ def test_methods_that_need_class_indices_say_so(cnn):
     with pytest.raises(TypeError, match=r"one score per image, a tensor of shape \(B,\); got \(1, 6\)"):
         ch.grad_cam(cnn, x, None, lambda out: out)
     with pytest.raises(TypeError, match="Give targets as a callable"):
-        ch.grad_cam(DictOut(cnn), x, "net.features.3")
+        ch.grad_cam(FeaturesOut(cnn), x, "net.features.3")      # no logits anywhere in the output
     assert ch.hook_count(cnn) == 0
+
+
+class FeaturesOut(DictOut):
+    def forward(self, x):
+        return {"features": self.net(x)}
+
+
+class LogitsAttr(DictOut):
+    """Like Hugging Face's ModelOutput: the logits are an attribute."""
+
+    def forward(self, x):
+        return type("Output", (), {"logits": self.net(x), "hidden_states": None})()
+
+
+def test_class_targets_read_the_logits_out_of_dict_tuple_and_model_outputs(cnn):
+    """The output adapter (core.logits_of): a dict's "logits", a ModelOutput's .logits, a tuple's first:
+    the predicted class, Score-CAM and the metrics see the logits, as with the plain model."""
+    from cam_helpers import metrics
+    x = torch.randn(2, 3, 64, 64)
+    plain = ch.grad_cam(cnn, x, "features.3")
+    tupled = type("TupleOut", (DictOut,), {"forward": lambda self, x: (self.net(x), x.mean())})
+    for wrapped in (DictOut(cnn), LogitsAttr(cnn), tupled(cnn)):
+        r = ch.grad_cam(wrapped, x, "net.features.3")
+        assert torch.equal(r.targets, plain.targets) and torch.allclose(r.raw, plain.raw)
+    s1 = ch.score_cam(cnn, x, "features.3", 1, top_k=4, progress=False)
+    s2 = ch.score_cam(DictOut(cnn), x, "net.features.3", 1, top_k=4, progress=False)
+    assert torch.allclose(s1.raw, s2.raw, atol=1e-6)
+    d1 = metrics.insertion_deletion(cnn, x, plain.map, plain.targets)
+    d2 = metrics.insertion_deletion(LogitsAttr(cnn), x, plain.map, plain.targets)
+    assert all(torch.allclose(d1[k], d2[k], atol=1e-6) for k in ("insertion", "deletion"))

@@ -68,6 +68,7 @@ def test_channels_last_keeps_updates_made_inside_it():
 
 def test_imagenet_prepare_resizes_and_normalises_like_torchvision():
     from torchvision.transforms import v2
+
     from cam_helpers.train import imagenet_prepare
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     ours = imagenet_prepare(128)(images)

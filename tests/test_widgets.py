@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import widget_checks
 
 ROOT = Path(__file__).resolve().parent.parent

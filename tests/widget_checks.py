@@ -3,11 +3,10 @@
 import ipywidgets
 import torch
 
-from cam_helpers import cam, grad_cam, score_cam
-from cam_helpers.pixels import guided_grad_cam
+from cam_helpers import cam, grad_cam, score_cam, vit
 from cam_helpers.data import CLASSES, ShapesDataset
 from cam_helpers.models import load_course_model
-from cam_helpers import vit
+from cam_helpers.pixels import guided_grad_cam
 from cam_helpers.widgets import CAMExplorer, ViTExplorer
 
 

@@ -1,0 +1,33 @@
+"""Checks that apply to every test path, the notebooks under nbval included.
+
+A warning that reaches a notebook's output fails that cell: a learner sees every line a cell prints on
+stderr, in JupyterLab and in Colab, and a ``SyntaxWarning`` from the package (Python 3.12+) or a
+deprecation from a setup cell is noise we caused, not they. Progress bars (tqdm writes to stderr) are fine.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+WARNING_LINE = re.compile(r"^\S*?(\w+Warning)\b:|^\s*warnings\.warn\(|^\S+:\d+: \w+Warning\b", re.MULTILINE)
+
+
+def warnings_in(outputs) -> list[str]:
+    """The warning lines among a cell's outputs (stderr streams only)."""
+    found = []
+    for out in outputs or []:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            text = out.get("text", "")
+            found += [line for line in text.splitlines() if WARNING_LINE.search(line)]
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield
+    if type(item).__name__ == "IPyNbCell":   # nbval's notebook cell
+        found = warnings_in(getattr(item, "test_outputs", None))
+        if found:
+            pytest.fail(f"{item.name}: a warning reached the notebook's output:\n" + "\n".join(found[:5]),
+                        pytrace=False)
