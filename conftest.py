@@ -31,3 +31,26 @@ def pytest_runtest_call(item):
         if found:
             pytest.fail(f"{item.name}: a warning reached the notebook's output:\n" + "\n".join(found[:5]),
                         pytrace=False)
+
+
+# Tests by purpose, by file (pyproject.toml's markers say what each means).
+PURPOSE = {
+    "test_oracle.py": "oracle", "test_oracle_family.py": "oracle", "test_fuzz.py": "fuzz",
+    "test_editions.py": "editions", "test_browser.py": "browser", "test_install.py": "install",
+    "test_colab.py": "install", "test_benchmark.py": "benchmark",
+}
+# Unit-test files too slow for the fast loop (20 s and more each on the 2-core CPU: the ViT track builds
+# vit_b_16, metrics_eval starts torchrun)
+NOT_FAST = {"test_vit.py", "test_metrics_eval.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if type(item).__name__ == "IPyNbCell":
+            item.add_marker("notebooks")
+            continue
+        file = item.path.name
+        purpose = PURPOSE.get(file, "unit")
+        item.add_marker(purpose)
+        if purpose == "unit" and file not in NOT_FAST:
+            item.add_marker("fast")

@@ -16,7 +16,8 @@ from the registry on access, so a method registered after import
 """
 from . import registry
 from .cams import CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
-from .hooks import LayerNotFoundError, LayerNotReachedError, candidate_layers, capture, default_target_layer, hook_count
+from .hooks import LayerNotFoundError, LayerNotReachedError, capture, hook_count
+from .layers import candidate_layers, default_target_layer
 
 __version__ = "0.1.0"
 # Where the course lives; the notebooks' "Open in Colab" badges and setup cells point here.

@@ -27,27 +27,16 @@ import torch
 from torch import nn
 
 from . import rules
-from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits, logits_of,
-                   check_positive, is_score, normalize, refuse_score, relu_map, resolve_targets,
-                   target_labels, target_scores, upsample)
 from .adapters import as_feature_map, layout
-from .hooks import LayerRef, candidate_layers, capture, known_target_layer, resolve_layer
+from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits,
+                   check_positive, is_score, logits_of, normalize, refuse_score, relu_map, resolve_targets,
+                   target_labels, target_scores, upsample)
+from .hooks import LayerRef, capture, resolve_layer
+from .layers import candidate_layers, known_target_layer, linear_head
 from .registry import Method, get, names, register
 
 __all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
            "linear_head", "normalize", "register_cam", "resolve_targets", "upsample"]
-
-
-def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
-    """The model's final linear layer (the last ``nn.Linear``), or ``head``."""
-    if head is not None:
-        module = resolve_layer(model, head)[1]
-    else:
-        module = next((m for m in reversed(list(model.modules())) if isinstance(m, nn.Linear)), None)
-    if not isinstance(module, nn.Linear):
-        raise NotAGAPModelError(f"{type(model).__name__} has no linear head; CAM needs "
-                                "features -> global average pooling -> linear. Use grad_cam instead.")
-    return module
 
 
 class Explainer:
@@ -223,7 +212,7 @@ class Explainer:
         name = self._layer(layer)
         t = self.targets(targets)
         refuse_score(t, "CAM")
-        acts = self.feature_map(self.activations[name].detach(), name)
+        acts = as_feature_map(self.activations[name].detach(), self.layouts[name])   # in the head's dtype
         fc = linear_head(self.model, head)
         if fc.in_features != acts.shape[1]:
             raise NotAGAPModelError(

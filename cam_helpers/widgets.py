@@ -28,7 +28,7 @@ from torch import nn
 from . import registry
 from .cams import CAMResult, Explainer
 from .core import check_logits
-from .hooks import candidate_layers, default_target_layer
+from .layers import candidate_layers, default_target_layer
 from .vit import ViTExplainer
 from .viz import overlay
 

@@ -25,6 +25,20 @@ def test_the_readme_examples_run():
     # the registered method is everywhere a built-in one is (the registry is live)
     from cam_helpers import cams
     from cam_helpers.widgets import explorer_methods
-    assert "element_wise_cam" in ch.METHODS and "element_wise_cam" in cams.METHODS
-    assert "element_wise_cam" in ch.__all__ and "element_wise_cam" in explorer_methods()
-    assert ch.registry.get("element_wise_cam").fn is ch.element_wise_cam
+    assert "element_wise_relu_cam" in ch.METHODS and "element_wise_relu_cam" in cams.METHODS
+    assert "element_wise_relu_cam" in ch.__all__ and "element_wise_relu_cam" in explorer_methods()
+    assert ch.registry.get("element_wise_relu_cam").fn is ch.element_wise_relu_cam
+
+
+@pytest.mark.fast
+def test_contributings_worked_example_runs_with_its_test():
+    """CONTRIBUTING.md's "add a method" example: the record registers, and the test it ships passes."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "CONTRIBUTING.md").read_text(), flags=re.DOTALL)
+    assert blocks
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "CONTRIBUTING.md", "exec"), namespace)
+    tests = [fn for name, fn in namespace.items() if name.startswith("test_") and callable(fn)]
+    assert tests
+    for test in tests:
+        test()
