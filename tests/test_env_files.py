@@ -61,3 +61,13 @@ def test_the_supported_pythons_are_the_tested_ones():
     assert "Python 3.11, 3.12 and 3.13" in readme and "3.10+" not in readme
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert any(re.fullmatch(r"python>=3\.11(,<\S+)?|python=3\.1[1-3]", str(d)) for d in env["dependencies"])
+
+
+def test_one_version():
+    """The version lives in cam_helpers.__version__: pyproject reads it from there, CITATION.cff repeats it."""
+    import cam_helpers
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cam_helpers.__version__"}
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == cam_helpers.__version__

@@ -45,6 +45,6 @@ def test_an_install_that_cannot_finish_says_why(tmp_path):
     reqs = (ROOT / "requirements.txt").read_text() + "definitely-not-a-course-package>=1\n"
     (project / "requirements.txt").write_text(reqs)
     (project / ".venv").symlink_to(VENV)
-    out = _run(["bash", "scripts/install.sh"], project, {"CAM_COURSE_VENV": ".venv"})
+    out = _run(["bash", "scripts/install.sh"], project, {"CAM_COURSE_VENV": ".venv", "CAM_COURSE_CONSTRAINTS": ""})
     assert out.returncode != 0
     assert "definitely-not-a-course-package" in out.stderr     # pip's own error, not swallowed
