@@ -37,8 +37,10 @@ if [ $# -eq 0 ] || [[ "${1:-}" == -* ]]; then   # no paths given: the default te
   # Each notebook runs once: the solution edition under nbval, followed in the same kernel by its student
   # edition from the first exercise on (stubs in place; every check must fail on them). See
   # make_editions.combined(); `pytest notebooks` still runs the solution editions alone.
-  rm -rf .ci-cache/combined
-  CAM_COURSE_NOTEBOOKS="$PWD/$notebooks" "$VENV/bin/python" scripts/make_editions.py --combined .ci-cache/combined/notebooks >/dev/null
-  paths=(tests .ci-cache/combined/notebooks)
+  # one folder per environment, so that scripts/test_pythons.sh can run several side by side
+  combined=.ci-cache/combined-$(basename "$VENV")/notebooks
+  rm -rf "$combined"
+  CAM_COURSE_NOTEBOOKS="$PWD/$notebooks" "$VENV/bin/python" scripts/make_editions.py --combined "$combined" >/dev/null
+  paths=(tests "$combined")
 fi
 exec "$VENV/bin/python" -m pytest "${paths[@]}" "$@"
