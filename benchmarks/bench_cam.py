@@ -136,13 +136,13 @@ def explorer_latency(model, x1, image: np.ndarray, repeats: int) -> dict[str, fl
             "explorer: layer change": statistics.median(change(explorer.layer, l) for l in layers)}
 
 
-def lite0_section(batch: int, repeats: int, device: str) -> dict:
+def lite0_section(batch: int, repeats: int, device: str, size: int | None = None) -> dict:
     from cam_helpers import models, photos
     model = models.load_imagenet_model("efficientnet_lite0", device)
-    shots = [photos.load_image(p, weights="efficientnet_lite0") for p in photos.course_photos()]
+    shots = [photos.load_image(p, weights="efficientnet_lite0", size=size) for p in photos.course_photos()]
     x = torch.cat([shots[i % len(shots)].tensor for i in range(batch)]).to(device)
     median = gradient_section(model, x, "features.8", model.features[8], repeats, device, title="lite0")
-    latency = explorer_latency(model, x[:1], shots[0].image, max(repeats, 5))
+    latency = explorer_latency(model, x[:1], shots[0].image, repeats)
     for label, t in latency.items():
         print(f"  {label:34s} {t * 1e3:10.1f} ms (median, image redraw included)")
     return {**median, **latency}
@@ -230,7 +230,7 @@ def topk_section(scenes: int, top_k: int, device: str) -> dict:
     return {"speedup": t_exact / t_fast, "spearman_mean": float(rho.mean()), "spearman_min": float(rho.min())}
 
 
-def curves_section(batch: int, repeats: int, device: str) -> dict:
+def curves_section(batch: int, repeats: int, device: str, size: int = 224) -> dict:
     from cam_helpers import data, metrics, models
     setups = {}
     lab = models.load_course_model("shapes_cnn", device)
@@ -238,12 +238,12 @@ def curves_section(batch: int, repeats: int, device: str) -> dict:
     setups["shapes_cnn 64x64"] = (lab, x.to(device), labels.to(device))
     torch.manual_seed(0)
     net = torchvision.models.resnet18(num_classes=10).eval().to(device)
-    setups["resnet18 224x224 (step 224*8)"] = (net, torch.randn(2, 3, 224, 224, device=device),
-                                               torch.arange(2, device=device))
+    setups[f"resnet18 {size}x{size} (step {size}*8)"] = (net, torch.randn(2, 3, size, size, device=device),
+                                                         torch.arange(2, device=device))
     out = {}
     for name, (model, xb, t) in setups.items():
         maps = ch.grad_cam(model, xb, targets=t).map
-        step = None if xb.shape[-1] == 64 else 224 * 8
+        step = None if model is lab else xb.shape[-1] * 8
 
         def ours():
             c = metrics.insertion_deletion(model, xb, maps, t, step)
@@ -271,16 +271,16 @@ def curves_section(batch: int, repeats: int, device: str) -> dict:
     return out
 
 
-def vit_section(batch: int, repeats: int, device: str) -> dict:
+def vit_section(batch: int, repeats: int, device: str, size: int = 224) -> dict:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from torchcam.methods import LeGrad
 
     from cam_helpers import vit
     torch.manual_seed(0)
-    model = torchvision.models.vit_b_16().eval().to(device)
+    model = torchvision.models.vit_b_16(image_size=size).eval().to(device)
     torch.nn.init.normal_(model.heads.head.weight, std=0.05)  # torchvision starts it at zero: no gradient
-    x = torch.randn(batch, 3, 224, 224, device=device)
+    x = torch.randn(batch, 3, size, size, device=device)
     targets = list(range(batch))
     grid = vit.grid_shape(model, x)
     pgc = GradCAM(model, [vit.blocks(model)[-1].ln_1], reshape_transform=lambda t: vit.tokens_to_grid(t, grid))
@@ -330,6 +330,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sections", nargs="*",
                         default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--vit-size", type=int, default=224, help="vit_b_16's image size (the test: 64)")
+    parser.add_argument("--lite0-size", type=int, default=None, help="the photos' size for Lite0 (default 224)")
+    parser.add_argument("--curve-size", type=int, default=224, help="the ResNet-18 curves' image size (the test: 64)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
@@ -349,11 +352,11 @@ def main(argv: list[str] | None = None) -> dict:
     if "topk" in args.sections:
         results["topk"] = topk_section(args.lab_scenes, args.lab_top_k, args.device)
     if "curves" in args.sections:
-        results["curves"] = curves_section(args.curve_batch, min(args.repeats, 3), args.device)
+        results["curves"] = curves_section(args.curve_batch, min(args.repeats, 3), args.device, args.curve_size)
     if "lite0" in args.sections:
-        results["lite0"] = lite0_section(args.lite0_batch, args.repeats, args.device)
+        results["lite0"] = lite0_section(args.lite0_batch, args.repeats, args.device, args.lite0_size)
     if "vit" in args.sections:
-        results["vit"] = vit_section(args.vit_batch, args.repeats, args.device)
+        results["vit"] = vit_section(args.vit_batch, args.repeats, args.device, args.vit_size)
     return results
 
 

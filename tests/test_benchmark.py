@@ -10,7 +10,8 @@ def test_benchmark_runs_every_section(capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     results = bench.main(["--model", "resnet18", "--batch", "2", "--size", "64", "--repeats", "1", "--top-k", "16", "--score-repeats", "1",
-                          "--lab-scenes", "3", "--vit-batch", "1", "--curve-batch", "2", "--lite0-batch", "2"])
+                          "--lab-scenes", "3", "--vit-batch", "1", "--curve-batch", "2", "--lite0-batch", "2",
+                          "--vit-size", "64", "--curve-size", "64", "--lite0-size", "96"])
     assert set(results) == {"gradient", "score", "ablation", "topk", "curves", "lite0", "vit"}
     assert {"forward", "ours grad_cam", "pytorch-grad-cam GradCAM", "explorer: class change"} <= set(results["lite0"])
     assert {"forward", "ours legrad", "torchcam LeGrad", "ours grad_cam"} <= set(results["vit"])
