@@ -108,19 +108,17 @@ def classify(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return check_logits(model(x), model)
 
 
-def check_logits(out, model: nn.Module) -> torch.Tensor:
+def check_logits(out, model: nn.Module | None) -> torch.Tensor:
     """The (B, classes) logits in the model's output (:func:`logits_of`), or a clear error."""
     logits = logits_of(out)
     if logits is not None:
         return logits
-    if not is_logits(out):
-        what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        who = "the model" if model is None else type(model).__name__
-        raise TypeError(f"{who} returns {what}, not (B, classes) logits. Give targets as a "
-                        "callable on the output that returns one score per image (e.g. "
-                        "targets=lambda out: out['logits'][:, 3], or a region of a segmentation map), or wrap "
-                        "the model so that its forward returns the logits.")
-    raise AssertionError("unreachable")
+    what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+    who = "the model" if model is None else type(model).__name__
+    raise TypeError(f"{who} returns {what}, not (B, classes) logits. Give targets as a "
+                    "callable on the output that returns one score per image (e.g. "
+                    "targets=lambda out: out['logits'][:, 3], or a region of a segmentation map), or wrap "
+                    "the model so that its forward returns the logits.")
 
 
 def is_score(targets) -> bool:

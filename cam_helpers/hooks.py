@@ -272,7 +272,6 @@ class capture(HookSession):
             if self._runs.get(name) == 1 and not _in_box_head(name) and not tokens_too_late:
                 self.layers = {name: module}
                 self.activations = {name: self._candidates[name]}
-                self.layouts = {name: where}
                 self._runs = {name: 1}
                 self._candidates.clear()
                 return name

@@ -8,16 +8,17 @@ import torch
 from torch import nn
 
 from .core import NotAGAPModelError
-from .hooks import LayerNotFoundError, LayerRef, capture, frozen_eval, model_device_dtype, resolve_layer
+from .hooks import LayerRef, capture, frozen_eval, model_device_dtype, resolve_layer
+
 
 def input_size(model: nn.Module) -> int | tuple[int, int]:
     """The input size the model declares: the course models' ``input_size``, torchvision ViT's
     ``image_size``, timm's ``pretrained_cfg["input_size"]``, a Hugging Face config's ``image_size``;
     else 224."""
-    cfg = getattr(model, "pretrained_cfg", None) or {}
+    timm_size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")   # (C, H, W)
     hf = getattr(getattr(model, "config", None), "image_size", None)
     for size in (getattr(model, "input_size", None), getattr(model, "image_size", None),
-                 cfg.get("input_size", (None,))[-2:] if cfg.get("input_size") else None, hf):
+                 timm_size[-2:] if timm_size else None, hf):
         if isinstance(size, int) or (isinstance(size, (tuple, list)) and len(size) == 2 and all(size)):
             return size if isinstance(size, int) else (int(size[0]), int(size[1]))
     return 224
@@ -55,26 +56,9 @@ def feature_map_layers(model: nn.Module, example: torch.Tensor | None = None) ->
 
 def known_target_layer(model: nn.Module) -> str | None:
     """The layer the papers and libraries use for the model families we know by their class (the course
-    models, torchvision's CNN families), or None: no forward pass. The explainers fall back to choosing the
-    layer in their own forward pass on the user's input (``capture(model, None, example=x)``)."""
-    try:
-        return default_target_layer(model, probe=False)
-    except LayerNotFoundError:
-        raise
-    except _Unknown:
-        return None
-
-
-class _Unknown(Exception):
-    pass
-
-
-def default_target_layer(model: nn.Module, example: torch.Tensor | None = None, probe: bool = True) -> str:
-    """A sensible Grad-CAM layer: the last feature map at the finest useful
-    resolution for the common torchvision families and the course models;
-    for other models the last module whose output is a feature map of
-    ``example`` (the inputs you will explain; a zero image at the model's
-    ``input_size`` or 224 if not given), in any layout the adapters read."""
+    models' ``cam_target_layer``, torchvision's CNN families), or None: no forward pass. For other models
+    the explainers choose the layer in their own forward pass on the user's input
+    (``capture(model, None, example=x)``)."""
     from torchvision import models as tvm
     if getattr(model, "cam_target_layer", None):
         return model.cam_target_layer
@@ -87,8 +71,16 @@ def default_target_layer(model: nn.Module, example: torch.Tensor | None = None, 
         return "features.norm5"
     if isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2, tvm.MobileNetV3, tvm.ConvNeXt)):
         return f"features.{len(model.features) - 1}"
-    if not probe:
-        raise _Unknown
+    return None
+
+
+def default_target_layer(model: nn.Module, example: torch.Tensor | None = None) -> str:
+    """A sensible Grad-CAM layer: :func:`known_target_layer` for the families we know; for other models
+    the last module whose output is a feature map of ``example`` (the inputs you will explain; a zero
+    image at the model's declared input size, or 224, if not given), in any layout the adapters read."""
+    known = known_target_layer(model)
+    if known is not None:
+        return known
     x = _example_input(model) if example is None else example
     with capture(model, None, example=x) as cap, torch.no_grad():
         model(x)
