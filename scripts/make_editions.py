@@ -89,6 +89,11 @@ def assign(source: Path, out: Path, generate: bool = False) -> Path:
     return result
 
 
+def without_nbval(source: str) -> str:
+    """A cell's source without its ``# NBVAL_`` marker lines (the student edition has no nbval markers)."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("# NBVAL_"))
+
+
 def student_notebook(path: Path, stem: str):
     """otter's student notebook, made ready for the course: banner, Colab setup, the checks' init cell, TODO stubs."""
     nb = nbformat.read(path, as_version=4)
@@ -105,7 +110,7 @@ def student_notebook(path: Path, stem: str):
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith("# NBVAL_")]
+        lines = without_nbval(cell.source).splitlines()
         if "otter_answer_cell" in cell.metadata.get("tags", []):
             lines = [re.sub(r"\.\.\.$", "...  # TODO", line) for line in lines]
         cell.source = "\n".join(lines)
@@ -167,18 +172,19 @@ def _bound_names(source: str) -> set[str]:
     return names
 
 
-def questions(nb) -> dict[str, list[str]]:
-    """{question: [its hidden tests' sources]} from a solution notebook's otter cells, in order."""
+def questions(nb) -> dict[str, dict[str, list[str]]]:
+    """{question: {"public": [test sources], "hidden": [test sources]}} from a solution notebook's otter
+    cells, in order (a test whose first line is ``# HIDDEN`` is hidden)."""
     out, current, in_tests = {}, None, False
     for cell in nb.cells:
         text = cell.source.strip()
         if cell.cell_type == "raw" and text.startswith("# BEGIN QUESTION"):
             current = re.search(r"name:\s*(\S+)", text).group(1)
-            out[current] = []
+            out[current] = {"public": [], "hidden": []}
         elif cell.cell_type == "raw" and text in ("# BEGIN TESTS", "# END TESTS"):
             in_tests = text == "# BEGIN TESTS"
-        elif cell.cell_type == "code" and in_tests and current and text.startswith("# HIDDEN"):
-            out[current].append(text)
+        elif cell.cell_type == "code" and in_tests and current:
+            out[current]["hidden" if text.startswith("# HIDDEN") else "public"].append(text)
     return out
 
 
@@ -200,9 +206,8 @@ def combined(solution: Path, student: Path, tests_dir: Path):
     # (right after the setup cell), then the exercises and what follows them
     if len(stu_code) < len(before) + 1 or INIT.format(stem=solution.stem) != stu_code[1].source:
         raise ValueError(f"{student.name} is not the student edition of {solution.name} (run make_editions.py)")
-    strip = lambda src: "\n".join(l for l in src.splitlines() if not l.lstrip().startswith("# NBVAL_"))
     for ours, theirs in zip(before[1:], stu_code[2:len(before) + 1]):
-        if strip(ours.source) != theirs.source:
+        if without_nbval(ours.source) != theirs.source:
             raise ValueError(f"{student.name}: a cell before the first exercise differs from the solution's")
     prefix_names = set().union(*(_bound_names(c.source) for c in before))
     solution_names = set().union(*(_bound_names(c.source) for c in sol.cells[first_q:] if c.cell_type == "code"))
@@ -211,7 +216,7 @@ def combined(solution: Path, student: Path, tests_dir: Path):
     cells.append(nbformat.v4.new_code_cell(FORGET.format(names=sorted(solution_names - prefix_names))))
     init = INIT.format(stem=solution.stem) + f"\ngrader = otter.Notebook(tests_dir={str(tests_dir)!r})"
     cells.append(nbformat.v4.new_code_cell(init))
-    hidden = questions(sol)
+    hidden = {name: tests["hidden"] for name, tests in questions(sol).items()}
     checked = set()
     for cell in stu_code[len(before) + 1:]:
         cells.append(nbformat.v4.new_code_cell(cell.source))

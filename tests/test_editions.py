@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,17 +31,8 @@ STUDENT = make_editions.STUDENT
 
 def questions(path: Path) -> dict[str, dict[str, int]]:
     """{question: {"public": n, "hidden": n}} from a solution notebook's otter cells."""
-    out, current, in_tests = {}, None, False
-    for cell in nbformat.read(path, as_version=4).cells:
-        text = cell.source.strip()
-        if cell.cell_type == "raw" and text.startswith("# BEGIN QUESTION"):
-            current = re.search(r"name:\s*(\S+)", text).group(1)
-            out[current] = {"public": 0, "hidden": 0}
-        elif cell.cell_type == "raw" and text in ("# BEGIN TESTS", "# END TESTS"):
-            in_tests = text == "# BEGIN TESTS"
-        elif cell.cell_type == "code" and in_tests and current:
-            out[current]["hidden" if text.startswith("# HIDDEN") else "public"] += 1
-    return out
+    return {name: {kind: len(sources) for kind, sources in tests.items()}
+            for name, tests in make_editions.questions(nbformat.read(path, as_version=4)).items()}
 
 
 @pytest.fixture(scope="module")
