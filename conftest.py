@@ -40,8 +40,9 @@ PURPOSE = {
     "test_colab.py": "install", "test_benchmark.py": "benchmark",
 }
 # Unit-test files too slow for the fast loop (20 s and more each on the 2-core CPU: the ViT track builds
-# vit_b_16, metrics_eval starts torchrun)
-NOT_FAST = {"test_vit.py", "test_metrics_eval.py"}
+# vit_b_16, metrics_eval starts torchrun, export runs the command line in a fresh process and on timm and
+# Hugging Face models)
+NOT_FAST = {"test_vit.py", "test_metrics_eval.py", "test_export.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,8 +5,9 @@ result type and the checks), ``rules`` (the CAM family's rules as pure
 functions), ``hooks`` (capturing layers), ``cams`` (CAM and the Grad-CAM
 family), ``pixels`` (pixel-space methods), ``vit`` (Vision Transformers),
 ``data`` (the shapes lab, photos), ``models`` (course and ImageNet models),
-``train`` (the training loop), ``metrics``, ``viz`` (overlays, grids),
-``widgets`` (the explorers).
+``train`` (the training loop), ``metrics``, ``viz`` (overlays, grids, ``save``),
+``widgets`` (the explorers), ``folders`` (``explain_folder``) and ``cli``
+(``python -m cam_helpers explain``).
 
 Every CAM method in the registry is a name here (``ch.grad_cam``,
 ``ch.eigen_grad_cam``, ...), and ``ch.METHODS`` lists them. Both are read
@@ -18,6 +19,7 @@ from . import registry
 from .cams import CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
 from .hooks import LayerNotFoundError, LayerNotReachedError, capture, hook_count
 from .layers import candidate_layers, default_target_layer
+from .photos import load_image, preprocessing
 
 __version__ = "0.1.0"
 # Where the course lives; the notebooks' "Open in Colab" badges and setup cells point here.
@@ -25,7 +27,7 @@ REPO_URL = "https://github.com/cam-course/cam-course"
 
 _NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
           "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
-          "default_target_layer", "hook_count"]
+          "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder"]
 
 
 def __getattr__(name: str):
@@ -33,6 +35,9 @@ def __getattr__(name: str):
     # the registry on each access (a new record needs no edit here, and no re-import).
     if name == "METHODS":
         return registry.names("cam")
+    if name == "explain_folder":   # imported on first use: it loads the pixel and ViT methods too
+        from .folders import explain_folder
+        return explain_folder
     if name == "__all__":
         return [*_NAMES, *registry.names("cam")]
     try:

@@ -10,7 +10,9 @@ heatmap covers everything the learner sees.
 """
 from __future__ import annotations
 
+import io
 import json
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +42,16 @@ class Photo:
 def read_rgb(source) -> np.ndarray:
     """Read a photo as an upright (H, W, 3) uint8 RGB array.
 
-    Accepts a path or a PIL image. Applies the EXIF orientation; puts
+    Accepts a path, the file's bytes (an upload), an open binary file, a PIL
+    image or an (H, W, 3) uint8 array. Applies the EXIF orientation; puts
     transparent images on white; converts greyscale, palette and CMYK to RGB.
     """
+    if isinstance(source, np.ndarray):
+        if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
+            raise ValueError(f"an image array must be (H, W, 3) uint8 RGB, got {source.dtype} {source.shape}")
+        return source.copy()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
     img = source if isinstance(source, Image.Image) else Image.open(source)
     img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I") or img.mode == "F":
@@ -64,13 +73,64 @@ def _deep_to_rgb(img: Image.Image) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
-    """(size, mean, std) of a model's preprocessing, mean and std on the 0–1
-    scale. ``weights``: a model name (``"efficientnet_lite0"``, ``"resnet50"``,
-    …), a torchvision weights enum, or ``None`` for torchvision's ImageNet
-    default. Read from metadata: no download needed."""
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its input: ``size`` (H, W), ``mean`` and ``std`` on
+    the 0–1 scale, ``channels`` ("RGB", or "BGR" for models trained on
+    OpenCV's order). Calling it on an (H, W, 3) uint8 RGB image gives the
+    (1, 3, H, W) float input: resized whole (not centre-cropped, so the map
+    covers all of the photo), scaled to 0–1, normalised."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    channels: str = "RGB"
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        resized = cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        if self.channels == "BGR":
+            resized = resized[..., ::-1]
+        x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1).float() / 255
+        return ((x - torch.tensor(self.mean)[:, None, None]) / torch.tensor(self.std)[:, None, None])[None]
+
+
+def _hw(size) -> tuple[int, int]:
+    """An int, an (H, W) pair, or a Hugging Face size (a dict, or transformers 5's ``SizeDict``) as (H, W)."""
+    if hasattr(size, "shortest_edge"):   # SizeDict
+        size = {k: getattr(size, k) for k in ("height", "width", "shortest_edge", "longest_edge")}
+    if isinstance(size, dict):
+        size = {k: v for k, v in size.items() if v is not None}
+        if "height" in size:
+            return int(size["height"]), int(size["width"])
+        edge = size.get("shortest_edge") or size.get("longest_edge")
+        if edge is None:
+            raise ValueError(f"cannot read an input size from {size}")
+        return int(edge), int(edge)
+    if isinstance(size, numbers.Integral):
+        check_positive(size=size)
+        return int(size), int(size)
+    h, w = size
+    check_positive(size=h)
+    check_positive(size=w)
+    return int(h), int(w)
+
+
+def _read_config(weights) -> tuple:
+    """(size, mean, std) from a model name, a torchvision weights enum, a timm model or config, or a
+    Hugging Face image processor (or its config dict)."""
     if weights in ("efficientnet_lite0", "efficientnet-lite0"):
         return lite.INPUT_SIZE, lite.MEAN, lite.STD
+    cfg = getattr(weights, "pretrained_cfg", None) if isinstance(weights, torch.nn.Module) else weights
+    if isinstance(weights, torch.nn.Module) and not cfg:
+        raise ValueError(f"{type(weights).__name__} carries no preprocessing (no timm pretrained_cfg): pass "
+                         "size=, mean= and std=, or a Hugging Face image processor")
+    if isinstance(cfg, dict) and "input_size" in cfg:                       # timm
+        return tuple(cfg["input_size"][-2:]), tuple(cfg["mean"]), tuple(cfg["std"])
+    hf = cfg if isinstance(cfg, dict) else vars(cfg) if hasattr(cfg, "image_mean") else None
+    if hf is not None and "image_mean" in hf:                              # Hugging Face image processor
+        normalise = hf.get("do_normalize", True)
+        return (_hw(hf.get("crop_size") if hf.get("do_center_crop") and hf.get("crop_size") else hf["size"]),
+                tuple(hf["image_mean"]) if normalise else (0.0,) * 3, tuple(hf["image_std"]) if normalise else (1.0,) * 3)
     from torchvision.models import ResNet18_Weights, get_model_weights
     if isinstance(weights, str):
         weights = get_model_weights(weights).DEFAULT
@@ -78,24 +138,52 @@ def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
     return int(preset.crop_size[0]), tuple(preset.mean), tuple(preset.std)
 
 
+def preprocessing(weights=None, *, size=None, mean=None, std=None, channels: str = "RGB") -> Preprocess:
+    """The :class:`Preprocess` of a model, read from ``weights``: ``None``
+    (torchvision's ImageNet default, 224 px), a model name
+    (``"efficientnet_lite0"``, ``"resnet50"``, …), a torchvision weights enum,
+    a timm model or its ``pretrained_cfg`` (``input_size``, ``mean``, ``std``),
+    or a Hugging Face image processor or its config dict (``size``,
+    ``image_mean``, ``image_std``). ``size`` (int or (H, W)), ``mean``,
+    ``std`` and ``channels`` override what was read. No download needed."""
+    if channels not in ("RGB", "BGR"):
+        raise ValueError(f"channels must be 'RGB' or 'BGR', got {channels!r}")
+    if size is not None:
+        size = _hw(size)
+    if weights is None and None not in (size, mean, std):
+        base = (size, mean, std)
+    else:
+        base = _read_config(weights)
+    mean, std = tuple(base[1] if mean is None else mean), tuple(base[2] if std is None else std)
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean and std need three values (std > 0) on the 0-1 scale, got {mean} and {std}")
+    return Preprocess(_hw(base[0]) if size is None else size, mean, std, channels)
+
+
+def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
+    """(size, mean, std) of a model's preprocessing, mean and std on the 0–1
+    scale, for a square input (see :func:`preprocessing` for the rest)."""
+    p = preprocessing(weights)
+    return p.size[0], p.mean, p.std
+
+
 def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
-    crop, mean, std = imagenet_transform(weights)
     check_positive(size=size)
-    size = size or crop
-    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(resized).permute(2, 0, 1).float() / 255
-    return ((x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None])[None]
+    return preprocessing(weights, size=size)(image)
 
 
-def load_image(source, weights=None, size: int | None = None) -> Photo:
-    """Load any photo for an ImageNet model: ``weights`` names the model
-    (``"efficientnet_lite0"``) or is a torchvision weights enum (default:
-    torchvision's ImageNet preprocessing, 224 px). Overlays are drawn back on
-    the photo at its own size."""
+def load_image(source, weights=None, size=None, *, mean=None, std=None, channels: str = "RGB") -> Photo:
+    """Load any photo for a model: ``source`` is a path, bytes (an upload), a
+    binary file, a PIL image or an (H, W, 3) uint8 array; ``weights`` says how
+    the model wants its input (:func:`preprocessing`: a model name, a
+    torchvision weights enum, a timm model, a Hugging Face image processor;
+    default torchvision's ImageNet preprocessing, 224 px), and ``size``,
+    ``mean``, ``std``, ``channels`` override it. Overlays are drawn back on the
+    photo at its own size."""
     image = read_rgb(source)
-    return Photo(image, to_model_input(image, weights, size),
-                 str(source) if not isinstance(source, Image.Image) else None)
+    tensor = preprocessing(weights, size=size, mean=mean, std=std, channels=channels)(image)
+    return Photo(image, tensor, str(source) if isinstance(source, (str, Path)) else None)
 
 
 def course_photos() -> list[Path]:

@@ -40,8 +40,11 @@ def blocks(model: nn.Module) -> list[nn.Module]:
     layers = getattr(encoder, "layers", None)
     if layers is None or not all(isinstance(getattr(b, "self_attention", None), nn.MultiheadAttention)
                                  for b in layers):
-        raise TypeError(f"{type(model).__name__} is not a torchvision VisionTransformer (expected "
-                        "model.encoder.layers of blocks with a self_attention nn.MultiheadAttention)")
+        raise TypeError(f"{type(model).__module__}.{type(model).__name__} is not a torchvision VisionTransformer "
+                        "(expected model.encoder.layers of blocks with a self_attention nn.MultiheadAttention). "
+                        "The attention methods (attention, rollout, gradient rollout, LeGrad) read torchvision's "
+                        "ViT only, so far; on this model use the CNN rules (cam_helpers.grad_cam and the rest), "
+                        "which read its tokens as a feature map.")
     return list(layers)
 
 

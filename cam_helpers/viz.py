@@ -131,3 +131,50 @@ def draw_boxes(image, boxes: Sequence, labels: Sequence[str] | None = None,
             cv2.putText(out, labels[i], (int(x0) + 3, int(y0) + 6 * width + 8), cv2.FONT_HERSHEY_SIMPLEX,
                         0.25 * width + 0.2, colour, width, cv2.LINE_AA)
     return out
+
+
+def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | None = None, raw: bool = False,
+         alpha: float = 0.5, colormap: str = COLORMAP, dpi: int = 100) -> list:
+    """Write one image's explanation to ``path`` (a PNG): the overlay at the
+    photo's own size, a 0-1 colourbar, and a title with the method, the class
+    (its name from ``class_names``), its probability and the layer.
+
+    ``result`` is a :class:`~cam_helpers.core.CAMResult` (``index`` picks the
+    image of the batch) or one (h, w) map in [0, 1]. ``raw=True`` also writes
+    the map and the method's signed ``raw`` beside it, as ``<name>.npz``
+    (arrays ``map`` and ``raw``). Returns the paths written."""
+    from pathlib import Path
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"viz.save writes a PNG; got {path.name!r} (give the file a .png name)")
+    title = None
+    if hasattr(result, "map"):
+        heatmap = result.map[index]
+        c = int(result.targets[index])
+        name = class_names[c] if class_names is not None and 0 <= c < len(class_names) else f"class {c}"
+        p = float(result.logits[index].float().softmax(0)[c]) if c >= 0 else None
+        title = f"{result.method} · {name}" + (f" ({p:.2f})" if p is not None else "") + f" · layer {result.layer}"
+    else:
+        heatmap = result
+    image = _to_numpy(image)
+    h, w = image.shape[:2]
+    width = 6.0
+    fig, ax = plt.subplots(figsize=(width, width * h / w + 0.6))
+    try:
+        ax.imshow(overlay(image, heatmap, alpha, colormap))
+        ax.axis("off")
+        if title:
+            ax.set_title(title, fontsize=9)
+        _colorbar(fig, ax, colormap if isinstance(colormap, str) else COLORMAP)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    written = [path]
+    if raw:
+        arrays = {"map": _to_numpy(heatmap).astype(np.float32)}
+        if hasattr(result, "raw"):
+            arrays["raw"] = _to_numpy(result.raw[index]).astype(np.float32)
+        np.savez_compressed(path.with_suffix(".npz"), **arrays)
+        written.append(path.with_suffix(".npz"))
+    return written
