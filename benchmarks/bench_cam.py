@@ -27,6 +27,9 @@ Sections:
              (no autograd), gradient rollout, Grad-CAM on tokens against
              pytorch-grad-cam (with a reshape transform), LeGrad against
              torchcam.
+  folder     explain_folder on 32 copies of the course photos (Lite0,
+             batches of 16) against a loop of one grad_cam call per photo:
+             photos per second, no files written.
 
 Within a section, methods are timed in interleaved rounds (machine-load drift
 hits all alike) and the median is reported. "forward" is an inference pass in
@@ -314,6 +317,37 @@ def vit_section(batch: int, repeats: int, device: str, size: int = 224) -> dict:
     return median
 
 
+def folder_section(count: int, batch: int, repeats: int, device: str, size: int | None = None) -> dict:
+    """explain_folder (batches of ``batch``) against a plain loop of one grad_cam call per photo: the same
+    files read and preprocessed, the same maps, no files written (saving PNGs costs the same in both)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from cam_helpers import models, photos
+    from cam_helpers.folders import explain_folder
+    model = models.load_imagenet_model("efficientnet_lite0", device)
+    pre = photos.preprocessing("efficientnet_lite0", size=size)
+    shots = photos.course_photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for i in range(count):
+            shutil.copy(shots[i % len(shots)], folder / f"{i:04d}{shots[i % len(shots)].suffix}")
+
+        def ours():
+            explain_folder(model, folder, None, "grad_cam", preprocess=pre, batch_size=batch, progress=False)
+
+        def loop():
+            for path in sorted(folder.iterdir()):
+                ch.grad_cam(model, pre(photos.read_rgb(path)).to(device))
+        t = timed({"ours explain_folder": ours, "loop of grad_cam calls": loop}, repeats, device, warmup=False)
+    print(f"\nexplain_folder: {count} photos, batches of {batch}, Lite0 at {pre.size[0]} px, grad_cam")
+    for name, seconds in t.items():
+        print(f"  {name:34s} {count / seconds:10.1f} photos/s")
+    print(f"  batching: {t['loop of grad_cam calls'] / t['ours explain_folder']:.2f}x the loop's throughput")
+    return t
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
@@ -327,8 +361,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vit-batch", type=int, default=4)
     parser.add_argument("--curve-batch", type=int, default=16)
     parser.add_argument("--lite0-batch", type=int, default=8)
+    parser.add_argument("--folder-photos", type=int, default=32, help="photos in the explain_folder section")
+    parser.add_argument("--folder-batch", type=int, default=16)
     parser.add_argument("--sections", nargs="*",
-                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit"])
+                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "folder"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--vit-size", type=int, default=224, help="vit_b_16's image size (the test: 64)")
     parser.add_argument("--lite0-size", type=int, default=None, help="the photos' size for Lite0 (default 224)")
@@ -357,6 +393,9 @@ def main(argv: list[str] | None = None) -> dict:
         results["lite0"] = lite0_section(args.lite0_batch, args.repeats, args.device, args.lite0_size)
     if "vit" in args.sections:
         results["vit"] = vit_section(args.vit_batch, args.repeats, args.device, args.vit_size)
+    if "folder" in args.sections:
+        results["folder"] = folder_section(args.folder_photos, args.folder_batch, min(args.repeats, 3), args.device,
+                                           args.lite0_size)
     return results
 
 
