@@ -28,7 +28,7 @@ Sections:
              pytorch-grad-cam (with a reshape transform), LeGrad against
              torchcam.
   folder     explain_folder on 32 copies of the course photos (Lite0,
-             batches of 16) against a loop of one grad_cam call per photo:
+             batches of 4, its default) against a loop of one grad_cam call per photo:
              photos per second, no files written.
 
 Within a section, methods are timed in interleaved rounds (machine-load drift
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--curve-batch", type=int, default=16)
     parser.add_argument("--lite0-batch", type=int, default=8)
     parser.add_argument("--folder-photos", type=int, default=32, help="photos in the explain_folder section")
-    parser.add_argument("--folder-batch", type=int, default=16)
+    parser.add_argument("--folder-batch", type=int, default=4, help="explain_folder's batch (its default)")
     parser.add_argument("--sections", nargs="*",
                         default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "folder"])
     parser.add_argument("--device", default="cpu")

@@ -125,7 +125,7 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--layer", help="the layer's dotted name (default: chosen for the model, and printed)")
     ex.add_argument("--target", type=int, help="explain this class for every photo (default: each "
                                                "photo's predicted class)")
-    ex.add_argument("--batch-size", type=int, default=16, help="photos per batch (default 16)")
+    ex.add_argument("--batch-size", type=int, default=4, help="photos per batch (default 4; on a GPU try more)")
     ex.add_argument("--size", type=int, nargs="+", metavar="PX", help="input size, one number or H W "
                                                                       "(default: the model's own)")
     ex.add_argument("--mean", type=float, nargs=3, help="normalisation mean, 0-1 scale (default: the model's)")
