@@ -112,8 +112,7 @@ def explain_folder(model: nn.Module, folder: str | Path, out: str | Path | None 
                     batch.append((path, image))
             if batch:
                 x = torch.cat([preprocess(image) for _, image in batch]).to(device)
-                kwargs = dict(options) if layer is None else dict(options, layer=layer)
-                result = fn(model, x, targets=targets, **kwargs)
+                result = fn(model, x, layer, targets, **options)   # every method's call shape
                 summary.rows += _rows(result, batch, png_names, out, class_names, raw)
             bar.update(len(files[i:i + batch_size]))
     finally:
@@ -135,7 +134,7 @@ def _rows(result, batch, png_names, out: Path | None, class_names, raw: bool) ->
     for j, (path, image) in enumerate(batch):
         c = int(result.targets[j])
         row = {"file": path.name, "class": c,
-               "class_name": class_names[c] if class_names is not None and 0 <= c < len(class_names) else "",
+               "class_name": viz.class_name(class_names, c) or "",
                "probability": round(float(probs[j, c]), 6) if c >= 0 else "",
                "logit": round(float(result.logits[j, c]), 6) if c >= 0 else "",
                "method": result.method, "layer": result.layer, "png": ""}

@@ -110,8 +110,7 @@ def _hw(size) -> tuple[int, int]:
         check_positive(size=size)
         return int(size), int(size)
     h, w = size
-    check_positive(size=h)
-    check_positive(size=w)
+    check_positive(height=h, width=w)
     return int(h), int(w)
 
 
@@ -169,7 +168,6 @@ def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
 
 def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
-    check_positive(size=size)
     return preprocessing(weights, size=size)(image)
 
 

@@ -10,6 +10,7 @@ colormap name, or an OpenCV ``cv2.COLORMAP_*`` constant, can be passed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import matplotlib.pyplot as plt
@@ -133,6 +134,12 @@ def draw_boxes(image, boxes: Sequence, labels: Sequence[str] | None = None,
     return out
 
 
+def class_name(class_names: Sequence[str] | None, c: int) -> str | None:
+    """The name of class ``c`` in ``class_names``, or None (no names, or ``c`` not a class: a callable
+    target's -1)."""
+    return class_names[c] if class_names is not None and 0 <= c < len(class_names) else None
+
+
 def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | None = None, raw: bool = False,
          alpha: float = 0.5, colormap: str = COLORMAP, dpi: int = 100) -> list:
     """Write one image's explanation to ``path`` (a PNG): the overlay at the
@@ -143,7 +150,6 @@ def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | No
     image of the batch) or one (h, w) map in [0, 1]. ``raw=True`` also writes
     the map and the method's signed ``raw`` beside it, as ``<name>.npz``
     (arrays ``map`` and ``raw``). Returns the paths written."""
-    from pathlib import Path
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"viz.save writes a PNG; got {path.name!r} (give the file a .png name)")
@@ -151,7 +157,7 @@ def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | No
     if hasattr(result, "map"):
         heatmap = result.map[index]
         c = int(result.targets[index])
-        name = class_names[c] if class_names is not None and 0 <= c < len(class_names) else f"class {c}"
+        name = class_name(class_names, c) or f"class {c}"
         p = float(result.logits[index].float().softmax(0)[c]) if c >= 0 else None
         title = f"{result.method} · {name}" + (f" ({p:.2f})" if p is not None else "") + f" · layer {result.layer}"
     else:
