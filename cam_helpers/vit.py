@@ -1,5 +1,6 @@
 """Explaining Vision Transformers: attention maps, rollout, gradient rollout,
-Grad-CAM on tokens and LeGrad, for torchvision's ``VisionTransformer``.
+Grad-CAM on tokens and LeGrad, for torchvision's, timm's and Hugging Face's
+Vision Transformers (ViT, DeiT, DINOv2: :mod:`cam_helpers.vit_models`).
 
 Every method answers with a :class:`~cam_helpers.cams.CAMResult`, like the CNN
 methods::
@@ -9,7 +10,9 @@ methods::
     result.map   # (B, H, W) upsampled to the input, scaled to [0, 1]
 
 The grid is ``(H // patch_size, W // patch_size)`` of the batch itself: no
-14x14 is assumed anywhere, and non-square grids work.
+14x14 is assumed anywhere, and non-square grids work. The tokens before the
+patches (CLS, DeiT's distillation token, register tokens) are counted from the
+attention's own shape.
 
 The model's geometry, the attention capture and the rollout arithmetic are
 in :mod:`cam_helpers.vit_attention` (re-exported here).
@@ -22,13 +25,14 @@ import torch
 from torch import nn
 
 from . import rules
-from .core import (CAMResult, Targets, at_least_float32, cam_result, check_input, is_score, relu_map, resolve_targets,
-                   target_labels, target_scores)
+from .core import (CAMResult, Targets, at_least_float32, cam_result, check_input, check_logits, is_score, relu_map,
+                   resolve_targets, target_labels, target_scores)
 from .hooks import frozen_eval
 from .registry import Method, get, methods, register
 from .vit_attention import (HEAD_FUSIONS, attention_probs, attentions, block_index, block_names, blocks,
                             capture_attention, discard_lowest, fuse_heads, gradient_rollout_matrix, grid_shape,
                             rollout_matrix, tokens_to_grid)
+from .vit_models import TOKEN_METHODS
 
 __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs",
            "attentions", "block_names", "blocks", "capture_attention", "discard_lowest", "eigen_cam",
@@ -41,7 +45,7 @@ __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "atte
 # --------------------------------------------------------------------------
 
 class ViTExplainer:
-    """One forward pass of ``x`` through a torchvision ViT with every block's
+    """One forward pass of ``x`` through a ViT with every block's
     attention (and output tokens) on the autograd path; any method and any
     class reuse it.
 
@@ -60,14 +64,16 @@ class ViTExplainer:
         self.differentiable = differentiable
         with capture_attention(model, differentiable) as cap:
             if differentiable:
-                logits = model(self.x)
+                logits = check_logits(model(self.x), model)
             else:
                 with torch.no_grad():
-                    logits = model(self.x)
+                    logits = check_logits(model(self.x), model)
+        self.arch = cap.arch
         self.attentions = cap.attentions
         self.tokens = cap.tokens
         self.normed = cap.normed
         self.logits = logits
+        self.prefix = self.arch.prefix(self.attentions, self.grid)   # CLS, distillation, register tokens
         self._grads: dict[tuple[int, ...], list[torch.Tensor]] = {}
         self._backward = 0
 
@@ -89,7 +95,7 @@ class ViTExplainer:
 
     def _grid(self, cls_row: torch.Tensor) -> torch.Tensor:
         """(..., T) CLS row -> (..., gh, gw) over the patch tokens."""
-        return cls_row[..., 1:].reshape(*cls_row.shape[:-1], *self.grid)
+        return cls_row[..., self.prefix:].reshape(*cls_row.shape[:-1], *self.grid)
 
     def _result(self, raw, targets, layer: str, method: str) -> CAMResult:
         return cam_result(raw, self.size, target_labels(targets, len(raw), raw.device), self.logits, layer, method)
@@ -119,6 +125,7 @@ class ViTExplainer:
         """Attention from the CLS token to every patch, for every block and
         head: (blocks, B, heads, gh, gw). Rows sum to 1 over *all* tokens, so
         a patch map sums to 1 minus the CLS token's attention to itself."""
+        self.arch.need_cls("attention")
         return self._grid(torch.stack([a.detach()[:, :, 0] for a in self.attentions]))
 
     def attention(self, layer: int | str | None = None, targets: Targets = None, head: int | None = None
@@ -148,6 +155,7 @@ class ViTExplainer:
         """Attention rollout (:func:`rollout_matrix`) through the blocks up to
         ``layer`` (default: all), CLS row over the patches. Class-agnostic:
         ``targets`` only labels the result."""
+        self.arch.need_cls("rollout")
         n, label = self._upto(layer)
         r = rollout_matrix([a.detach() for a in self.attentions[:n]], head_fusion, discard_ratio)
         return self._result(self._grid(r[:, 0]), self.targets(targets), label, "rollout")
@@ -157,6 +165,7 @@ class ViTExplainer:
         """Chefer et al. 2021 (:func:`gradient_rollout_matrix`) through the
         blocks up to ``layer`` (default: all), CLS row over the patches. One
         backward pass per class (shared with every class-specific method)."""
+        self.arch.need_cls("gradient_rollout")
         t = self.targets(targets)
         n, label = self._upto(layer)
         grads = self.attention_gradients(t)
@@ -204,17 +213,17 @@ class ViTExplainer:
         i = block_index(self.model, layer)
         if record.backward:
             tokens, g = self.token_gradients(i, t)
-            grads = at_least_float32(tokens_to_grid(g, self.grid))
+            grads = at_least_float32(tokens_to_grid(g, self.grid, self.prefix))
         else:
             tokens, grads = self.normed[i].detach(), None
-        acts = at_least_float32(tokens_to_grid(tokens, self.grid))
+        acts = at_least_float32(tokens_to_grid(tokens, self.grid, self.prefix))
         if method == "score_cam":
             from .perturbation import score_weights
             weights = score_weights(self.model, self.x, acts.to(self.x.dtype), t, **options)
             raw = rules.weighted(weights.to(acts.dtype)[:, :, None, None], acts)
         else:
             raw = record.rule(acts, grads, **options)
-        return self._result(raw, t, self.names[i] + ".ln_1", method)
+        return self._result(raw, t, f"{self.names[i]}.{self.arch.norm_label}", method)
 
     def grad_cam(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
         r"""Grad-CAM on the patch tokens of block ``layer`` (default: the last),
@@ -237,6 +246,7 @@ class ViTExplainer:
         each only through that block. ``layer`` explains one block, ``layers``
         several; neither: all."""
         self._need_graph("legrad")
+        self.arch.need_head("legrad")
         t = self.targets(targets)
         if layer is not None and layers is not None:
             raise ValueError("give legrad either layer (one block) or layers (several), not both")
@@ -245,7 +255,8 @@ class ViTExplainer:
         maps = []
         with frozen_eval(self.model), torch.enable_grad():
             for i in idx:
-                scores = self.model.heads(self.model.encoder.ln(self.tokens[i].mean(1)))
+                z = self.tokens[i]   # the head on the mean token, put in every token's place
+                scores = check_logits(self.arch.head(z.mean(1, keepdim=True).expand_as(z)), self.model)
                 (g,) = torch.autograd.grad(self._score(t, scores), self.attentions[i], retain_graph=True)
                 maps.append(g.clamp_min(0).mean((1, 2)))
                 self._backward += 1
@@ -297,9 +308,6 @@ def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, ta
     return ViTExplainer(model, x).legrad(layer, targets, layers)
 
 
-# The CNN rules that run on a block's tokens (Grad-CAM has its own entry above).
-TOKEN_METHODS = ("grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "hires_cam", "score_cam", "eigen_cam",
-                 "eigen_grad_cam")
 
 
 def _token_method(name: str):
@@ -340,7 +348,7 @@ _vit("gradient_rollout", gradient_rollout, "Chefer, Gur & Wolf 2021, Generic Att
      "https://arxiv.org/abs/2103.15679", "R <- R + E_h[(dy/dA * A)^+] R, CLS row",
      backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
 _vit("grad_cam", grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV (on the tokens of a block)",
-     "https://arxiv.org/abs/1610.02391", "Grad-CAM's rule on the patch tokens after ln_1",
+     "https://arxiv.org/abs/1610.02391", "Grad-CAM's rule on the patch tokens after the block's first LayerNorm",
      backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
 _vit("legrad", legrad, "Bousselham et al. 2024, LeGrad", "https://arxiv.org/abs/2404.03214",
      "mean over blocks of E_h,q[(ds^l/dA^l)^+]", backward=True, class_specific=True, controls=(),

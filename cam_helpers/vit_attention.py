@@ -1,10 +1,11 @@
-"""Reading a torchvision ``VisionTransformer``: its geometry (blocks, patch
-grid, tokens as feature maps), every block's attention, and rolling the
-attention out through the blocks.
+"""Reading a Vision Transformer (torchvision's, timm's or Hugging Face's, found
+by :mod:`cam_helpers.vit_models`): its geometry (blocks, patch grid, tokens as
+feature maps), every block's attention, and rolling the attention out through
+the blocks.
 
 How the attention is read without editing torchvision
 -----------------------------------------------------
-torchvision's encoder blocks call ``nn.MultiheadAttention`` with
+(timm's and Hugging Face's: see :mod:`cam_helpers.vit_models`.) torchvision's encoder blocks call ``nn.MultiheadAttention`` with
 ``need_weights=False``, and in eval mode under ``torch.no_grad()`` PyTorch then
 takes a fused kernel that never forms the attention matrix. A forward hook on
 each attention module recomputes the probabilities from the module's own input
@@ -27,31 +28,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import check_input
+from .core import check_input, check_logits
+from .adapters import Layout, as_feature_map
 from .hooks import HookSession, LayerNotFoundError, frozen_eval
+from .vit_models import probabilities_hook, read, unfused
 
 # --------------------------------------------------------------------------
 # The model's geometry
 # --------------------------------------------------------------------------
 
 def blocks(model: nn.Module) -> list[nn.Module]:
-    """The encoder blocks of a torchvision ``VisionTransformer``."""
-    encoder = getattr(model, "encoder", None)
-    layers = getattr(encoder, "layers", None)
-    if layers is None or not all(isinstance(getattr(b, "self_attention", None), nn.MultiheadAttention)
-                                 for b in layers):
-        raise TypeError(f"{type(model).__module__}.{type(model).__name__} is not a torchvision VisionTransformer "
-                        "(expected model.encoder.layers of blocks with a self_attention nn.MultiheadAttention). "
-                        "The attention methods (attention, rollout, gradient rollout, LeGrad) read torchvision's "
-                        "ViT only, so far; on this model use the CNN rules (cam_helpers.grad_cam and the rest), "
-                        "which read its tokens as a feature map.")
-    return list(layers)
+    """The encoder blocks of a torchvision, timm or Hugging Face ViT (:func:`~cam_helpers.vit_models.read`)."""
+    return read(model).blocks
 
 
 def block_names(model: nn.Module) -> list[str]:
-    """Dotted names of the encoder blocks, e.g. ``encoder.layers.encoder_layer_0``."""
-    ids = {id(b) for b in blocks(model)}
-    return [name for name, m in model.named_modules() if id(m) in ids]
+    """Dotted names of the encoder blocks, e.g. ``encoder.layers.encoder_layer_0`` or ``blocks.0``."""
+    return read(model).names
 
 
 def block_index(model: nn.Module, layer: int | str | None) -> int:
@@ -73,25 +66,26 @@ def block_index(model: nn.Module, layer: int | str | None) -> int:
 
 def grid_shape(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     """The patch grid ``(H // p, W // p)`` of batch ``x`` for ``model``."""
-    p = model.patch_size
+    arch = read(model)
     h, w = x.shape[-2:]
-    if h % p or w % p:
-        raise ValueError(f"input {h}x{w} is not a whole number of {p}x{p} patches")
-    from torchvision.models import VisionTransformer
-    fixed = type(model)._process_input is VisionTransformer._process_input   # torchvision's own: one size only
-    if fixed and (h, w) != (model.image_size, model.image_size):
-        raise ValueError(f"this VisionTransformer takes {model.image_size}x{model.image_size} images; the input is "
-                         f"{h}x{w}. Resize it (e.g. imagenet_transform) or interpolate the position embeddings.")
-    return h // p, w // p
+    grid = arch.grid(x)
+    if arch.family == "torchvision":
+        from torchvision.models import VisionTransformer
+        fixed = type(model)._process_input is VisionTransformer._process_input   # torchvision's own: one size only
+        if fixed and (h, w) != (model.image_size, model.image_size):
+            raise ValueError(f"this VisionTransformer takes {model.image_size}x{model.image_size} images; the "
+                             f"input is {h}x{w}. Resize it (e.g. imagenet_transform) or interpolate the position "
+                             "embeddings.")
+    return grid
 
 
-def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(B, 1 + gh*gw, D) tokens -> (B, D, gh, gw) feature maps of the patch
-    tokens (the CLS token, first, is dropped): what Grad-CAM needs."""
-    b, t, d = tokens.shape
-    if t != 1 + grid[0] * grid[1]:
-        raise ValueError(f"{t} tokens do not make a CLS token plus a {grid[0]}x{grid[1]} grid")
-    return tokens[:, 1:].reshape(b, grid[0], grid[1], d).permute(0, 3, 1, 2)
+def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int], prefix: int = 1) -> torch.Tensor:
+    """(B, prefix + gh*gw, D) tokens -> (B, D, gh, gw) feature maps of the patch
+    tokens (the ``prefix`` tokens first, CLS and the like, are dropped): what Grad-CAM needs."""
+    t = tokens.shape[1]
+    if t != prefix + grid[0] * grid[1]:
+        raise ValueError(f"{t} tokens do not make {prefix} prefix token(s) plus a {grid[0]}x{grid[1]} grid")
+    return as_feature_map(tokens, Layout("tokens", grid, prefix))
 
 
 # --------------------------------------------------------------------------
@@ -162,7 +156,8 @@ class capture_attention(HookSession):
 
     def __init__(self, model: nn.Module, differentiable: bool = False):
         self.model = model
-        self.blocks = blocks(model)
+        self.arch = read(model)
+        self.blocks = self.arch.blocks
         self.differentiable = differentiable
         self.attentions: list[torch.Tensor] = []
         self.tokens: list[torch.Tensor] = []
@@ -195,10 +190,17 @@ class capture_attention(HookSession):
             return out, weights
         return forward
 
-    def _encoder_pre_hook(self, module, args):
+    @staticmethod
+    def _entry_pre_hook(module, args, kwargs):
         # Parameters are frozen and the image needs no gradient: start the
-        # graph at the tokens entering the encoder.
-        return (args[0].detach().requires_grad_(True),) + tuple(args[1:])
+        # graph at the tokens entering the first block.
+        if args:
+            return (args[0].detach().requires_grad_(True),) + tuple(args[1:]), kwargs
+        key = next(iter(kwargs))
+        return args, {**kwargs, key: kwargs[key].detach().requires_grad_(True)}
+
+    def _record(self, probs: torch.Tensor) -> None:
+        self.attentions.append(probs if self.differentiable else probs.detach())
 
     def __enter__(self) -> capture_attention:
         grad = [torch.enable_grad()] if self.differentiable else []
@@ -206,13 +208,18 @@ class capture_attention(HookSession):
         return self
 
     def _install(self) -> None:
+        arch = self.arch
         if self.differentiable:
-            self._handles.append(self.model.encoder.register_forward_pre_hook(self._encoder_pre_hook))
-            for block in self.blocks:
-                self._handles.append(block.register_forward_hook(lambda m, a, out: self.tokens.append(out)))
-                self._handles.append(block.ln_1.register_forward_hook(lambda m, a, out: self.normed.append(out)))
-        for block in self.blocks:
-            attention = block.self_attention
+            self._handles.append(arch.blocks[0].register_forward_pre_hook(self._entry_pre_hook, with_kwargs=True))
+            for block, norm in zip(arch.blocks, arch.norms):
+                self._handles.append(block.register_forward_hook(
+                    lambda m, a, out: self.tokens.append(out[0] if isinstance(out, tuple) else out)))
+                self._handles.append(norm.register_forward_hook(lambda m, a, out: self.normed.append(out)))
+        if arch.family != "torchvision":
+            self._handles += unfused(arch)
+            self._handles += probabilities_hook(arch, self._record)
+            return
+        for attention in arch.attention:
             if self.differentiable:
                 self._handles.append(_Override(attention, self._replayed_forward(attention)))
             else:
@@ -224,7 +231,7 @@ def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], t
     from one forward pass without autograd (PyTorch's fused kernel runs as usual)."""
     x = check_input(model, x)
     with capture_attention(model) as cap, torch.no_grad():
-        logits = model(x)
+        logits = check_logits(model(x), model)
     return cap.attentions, logits
 
 

@@ -232,7 +232,7 @@ class CAMExplorer(_Explorer):
 
 
 class ViTExplorer(_Explorer):
-    """The explorer for a torchvision Vision Transformer: ``method`` (every
+    """The explorer for a Vision Transformer (torchvision, timm, Hugging Face): ``method`` (every
     method of :mod:`cam_helpers.vit`), ``layer`` (the block for attention and
     the CNN rules on tokens, the last block rolled out for the rollouts),
     ``head`` (for raw attention; "mean" averages the heads) and

@@ -164,9 +164,9 @@ def test_the_command_line_fails_clearly(folder, tmp_path, capsys):
     cases.append(((folder, "--model", tmp_path / "state.pt"), "a state dict needs its architecture"))
     torch.jit.script(torchvision.models.resnet18(num_classes=3)).save(str(tmp_path / "scripted.pt"))
     cases.append(((folder, "--model", tmp_path / "scripted.pt"), "TorchScript takes no hooks"))
-    if importlib.util.find_spec("timm"):   # a method the model lacks: the attention methods on a timm ViT, so far
-        cases.append(((folder, "--model", "timm:vit_tiny_patch16_224", "--random-weights", "--method", "rollout"),
-                      "read torchvision's ViT only"))
+    if importlib.util.find_spec("timm"):   # a method the model lacks: attention rollout on a Swin
+        cases.append(((folder, "--model", "timm:swin_tiny_patch4_window7_224", "--random-weights", "--method",
+                       "rollout"), "not a Vision Transformer whose attention can be read"))
     for args, message in cases:
         assert main(*args) == 2, args
         assert message in capsys.readouterr().err, args

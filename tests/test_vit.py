@@ -400,7 +400,7 @@ def test_clear_errors(shapes_vit):
         ex.grad_cam(layer="encoder.ln")
     with pytest.raises(KeyError, match="unknown ViT method"):
         ex.explain("cam")
-    with pytest.raises(TypeError, match="not a torchvision VisionTransformer"):
+    with pytest.raises(TypeError, match="not a Vision Transformer whose attention can be read"):
         vit.rollout(torchvision.models.resnet18(), x)
     with pytest.raises(ValueError, match="8x8 patches"):
         vit.grid_shape(model, torch.zeros(1, 3, 60, 64))
