@@ -317,6 +317,42 @@ def vit_section(batch: int, repeats: int, device: str, size: int = 224) -> dict:
     return median
 
 
+def timm_section(batch: int, repeats: int, device: str, size: int = 224) -> dict:
+    """The ViT methods on timm's ViT-B/16 (random weights): token Grad-CAM through ch.grad_cam's default layer
+    and adapter, against timm's own forward pass and pytorch-grad-cam with the reshape transform a user writes;
+    rollout and gradient rollout through the timm reader (fused attention switched off for the call)."""
+    import timm
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from cam_helpers import vit
+    torch.manual_seed(0)
+    model = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=size).eval().to(device)
+    x = torch.randn(batch, 3, size, size, device=device)
+    targets = list(range(batch))
+    gh, gw = vit.grid_shape(model, x)
+    pgc = GradCAM(model, [model.blocks[-1].norm1],
+                  reshape_transform=lambda t: t[:, 1:].reshape(t.shape[0], gh, gw, -1).permute(0, 3, 1, 2))
+    pgc_targets = [ClassifierOutputTarget(t) for t in targets]
+    methods = {
+        "forward": inference(model, x),
+        "ours grad_cam (ch.grad_cam)": lambda: ch.grad_cam(model, x, targets=targets).map,
+        "pytorch-grad-cam GradCAM": lambda: pgc(x, pgc_targets),
+        "ours attention capture": lambda: vit.attentions(model, x),
+        "ours rollout": lambda: vit.rollout(model, x).map,
+        "ours gradient_rollout": lambda: vit.gradient_rollout(model, x, targets=targets).map,
+    }
+    ours, theirs = methods["ours grad_cam (ch.grad_cam)"]().cpu().numpy(), methods["pytorch-grad-cam GradCAM"]()
+    agree = min(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(ours, theirs))
+    median = timed(methods, repeats, device)
+    notes = {"ours grad_cam (ch.grad_cam)": f"{median['pytorch-grad-cam GradCAM'] / median['ours grad_cam (ch.grad_cam)']:.2f}x "
+                                            "faster than pytorch-grad-cam"}
+    print(f"\n[timm] timm vit_base_patch16_224, batch of {batch}, {gh}x{gw} patches; Pearson r ours vs "
+          f"pytorch-grad-cam, worst image: {agree:.6f}")
+    table([(label, t, notes.get(label, "")) for label, t in median.items()], median["forward"])
+    return median
+
+
 def folder_section(count: int, batch: int, repeats: int, device: str, size: int | None = None) -> dict:
     """explain_folder (batches of ``batch``) against a plain loop of one grad_cam call per photo: the same
     files read and preprocessed, the same maps, no files written (saving PNGs costs the same in both)."""
@@ -364,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--folder-photos", type=int, default=32, help="photos in the explain_folder section")
     parser.add_argument("--folder-batch", type=int, default=4, help="explain_folder's batch (its default)")
     parser.add_argument("--sections", nargs="*",
-                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "folder"])
+                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "timm", "folder"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--vit-size", type=int, default=224, help="vit_b_16's image size (the test: 64)")
     parser.add_argument("--lite0-size", type=int, default=None, help="the photos' size for Lite0 (default 224)")
@@ -393,6 +429,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["lite0"] = lite0_section(args.lite0_batch, args.repeats, args.device, args.lite0_size)
     if "vit" in args.sections:
         results["vit"] = vit_section(args.vit_batch, args.repeats, args.device, args.vit_size)
+    if "timm" in args.sections:
+        results["timm"] = timm_section(args.vit_batch, args.repeats, args.device, args.vit_size)
     if "folder" in args.sections:
         results["folder"] = folder_section(args.folder_photos, args.folder_batch, min(args.repeats, 3), args.device,
                                            args.lite0_size)

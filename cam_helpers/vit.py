@@ -31,7 +31,7 @@ from .hooks import frozen_eval
 from .registry import Method, get, methods, register
 from .vit_attention import (HEAD_FUSIONS, attention_probs, attentions, block_index, block_names, blocks,
                             capture_attention, discard_lowest, fuse_heads, gradient_rollout_matrix, grid_shape,
-                            rollout_matrix, tokens_to_grid)
+                            on_tokens, rollout_matrix, tokens_to_grid)
 from .vit_models import TOKEN_METHODS
 
 __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs",
@@ -275,8 +275,6 @@ class ViTExplainer:
         return self.token_cam(method, layer, targets, **options)
 
 
-
-
 def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
                   head: int | None = None) -> CAMResult:
     """CLS attention to the patches at one block (:meth:`ViTExplainer.attention`),
@@ -298,8 +296,8 @@ def gradient_rollout(model: nn.Module, x: torch.Tensor, layer: int | str | None 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
              ) -> CAMResult:
-    """Grad-CAM at a block's first LayerNorm (:meth:`ViTExplainer.grad_cam`)."""
-    return ViTExplainer(model, x).grad_cam(layer, targets)
+    """Grad-CAM at a block's first LayerNorm (:meth:`ViTExplainer.grad_cam`), computed like a CNN's."""
+    return on_tokens("grad_cam", model, x, layer, targets)
 
 
 def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
@@ -308,14 +306,12 @@ def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, ta
     return ViTExplainer(model, x).legrad(layer, targets, layers)
 
 
-
-
 def _token_method(name: str):
     """``name(model, x, layer=None, targets=None, **options)`` on a ViT's tokens
     (:meth:`ViTExplainer.token_cam`), with the CNN method's options."""
     def explain(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
                 **options) -> CAMResult:
-        return ViTExplainer(model, x).token_cam(name, layer, targets, **options)
+        return on_tokens(name, model, x, layer, targets, **options)
     explain.__name__ = explain.__qualname__ = name
     explain.__doc__ = (f"{name} on the patch tokens of a ViT block (:meth:`ViTExplainer.token_cam`); the CNN "
                        f"method's rule, see ``cam_helpers.{name}``.")

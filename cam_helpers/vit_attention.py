@@ -28,9 +28,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import check_input, check_logits
+from .core import CAMResult, Targets, check_input, check_logits
 from .adapters import Layout, as_feature_map
 from .hooks import HookSession, LayerNotFoundError, frozen_eval
+from .registry import get
 from .vit_models import probabilities_hook, read, unfused
 
 # --------------------------------------------------------------------------
@@ -233,6 +234,16 @@ def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], t
     with capture_attention(model) as cap, torch.no_grad():
         logits = check_logits(model(x), model)
     return cap.attentions, logits
+
+
+def on_tokens(method: str, model: nn.Module, x: torch.Tensor, layer: int | str | None = None,
+              targets: Targets = None, **options) -> CAMResult:
+    """A CNN method at block ``layer``'s first LayerNorm, through the CNN methods' own core (one hook, the
+    backward pass stopped there, attention left to its fused kernel): the same map as
+    :meth:`ViTExplainer.token_cam`, which keeps every block's attention for the other methods."""
+    arch, i = read(model), block_index(model, layer)
+    grid_shape(model, x)   # the ViT's own size check, with its clear message
+    return get(method, "cam").fn(model, x, f"{arch.names[i]}.{arch.norm_label}", targets, **options)
 
 
 HEAD_FUSIONS = ("mean", "max", "min")

@@ -1,9 +1,10 @@
 """The explorers in a real browser: JupyterLab in headless Chromium (Debian's
 ``chromium``, driven by playwright's Python API; nothing is downloaded).
 
-A small notebook shows three explorers (the CNN explorer on a lab scene, the
-ViT explorer, the CNN explorer on a real photo with EfficientNet-Lite0). The
-test runs it in JupyterLab, checks that each renders as controls with a
+A small notebook shows four explorers (the CNN explorer on a lab scene, the
+ViT explorer, the CNN explorer on a real photo with EfficientNet-Lite0, and
+the photo explorer, into which the test uploads a photo through the browser's
+file input). The test runs it in JupyterLab, checks that each renders as controls with a
 picture (not "Error displaying widget" or a text repr), moves a control (a
 class, a layer slider), waits for the picture to change, and checks that the
 new picture is byte for byte the one the Python side computed. It measures
@@ -55,6 +56,11 @@ photo = data.load_image(data.IMAGES_DIR / "coffee.jpg", weights="efficientnet_li
 photox = record("photo", CAMExplorer(lite0, photo.tensor, photo.image, models.imagenet_classes("efficientnet_lite0"),
                                      methods=["grad_cam", "layer_cam"]))
 photox""",
+    """from cam_helpers.upload import PhotoExplorer
+px = PhotoExplorer(lite0, models.imagenet_classes("efficientnet_lite0"), "efficientnet_lite0",
+                   methods=["grad_cam", "layer_cam"])
+px.area.observe(lambda change: record("upload", px.explorer), "children")   # the explorer made on upload
+px""",
 ]
 
 
@@ -161,6 +167,19 @@ def test_the_explorers_work_in_jupyterlab(lab):
             assert _picture(page, index) == (work / "shown" / f"{name}.png").read_bytes(), \
                 f"{name}: the picture shown is not the one Python computed"
             out.screenshot(path=str(SHOTS / f"{name}-{control}.png"))
+        # the photo explorer: upload a photo through the browser's own file input
+        out = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-upload")).first
+        start = time.perf_counter()
+        with page.expect_file_chooser() as chooser:   # a click on the button opens the file dialogue
+            out.locator("button.widget-upload, .widget-upload button, .widget-upload").first.click()
+        chooser.value.set_files(str(ROOT / "data" / "images" / "coffee.jpg"))
+        page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output .widget-image').length >= 4",
+                               timeout=120_000)
+        latencies["upload -> first picture"] = round((time.perf_counter() - start) * 1000)
+        time.sleep(0.5)
+        assert "coffee.jpg" in out.inner_text() and "espresso" in out.inner_text()
+        assert _picture(page, 3) == (work / "shown" / "upload.png").read_bytes(), "upload: the picture differs"
+        out.screenshot(path=str(SHOTS / "upload.png"))
         (SHOTS / "latency_ms.json").write_text(json.dumps(latencies, indent=1))
         print("browser latency (ms, control moved -> new picture painted):", latencies)
         browser.close()

@@ -258,12 +258,14 @@ def test_one_shot_functions_match_the_explainer(shapes_vit):
 
 def test_every_vit_method_has_the_cnn_call_shape(shapes_vit):
     """``method(model, x, layer, targets)`` positionally, like the CNN methods,
-    so any of them goes into a metric, SmoothGrad or the explorer."""
-    model, x = shapes_vit
+    so any of them goes into a metric, SmoothGrad or the explorer. In float64: the function forms of the CNN
+    rules go through the CNN core (fused attention), the explorer's through the replayed attention, and
+    Grad-CAM++'s float32 map amplifies that rounding difference to 3e-5."""
+    model, x = cast(*shapes_vit, torch.float64)
     ex = ViTExplainer(model, x)
     for name in vit.VIT_METHODS:
         one = getattr(vit, "attention_map" if name == "attention" else name)(model, x, 3, [1, 0, 2, 4][: len(x)])
-        assert rel_diff(one.raw, ex.explain(name, 3, [1, 0, 2, 4][: len(x)]).raw) < 1e-5, name
+        assert rel_diff(one.raw, ex.explain(name, 3, [1, 0, 2, 4][: len(x)]).raw) < 1e-9, name
         assert one.targets.tolist() == [1, 0, 2, 4][: len(x)]
     # the layer means: that block (attention, Grad-CAM, LeGrad), the blocks up to it (the rollouts)
     assert rel_diff(ex.rollout(2).raw, ex.rollout().raw) > 1e-3 and ex.rollout(5).layer == "all blocks"

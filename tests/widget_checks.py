@@ -1,5 +1,7 @@
 """Drive the explorer from Python, as a learner's clicks would. Run in-process
 (the installed ipywidgets) and under ipywidgets 7.7 by test_widgets.py."""
+import datetime
+
 import ipywidgets
 import torch
 
@@ -75,6 +77,7 @@ def run() -> str:
     assert torch.allclose(ex.result.map, guided_grad_cam(model, x, "features.3", other).map, atol=1e-5)
     assert ex.result.map.shape == (1, 64, 64) and "peak at pixel" in ex.status.value
     run_vit(scene)
+    run_upload()
     return ipywidgets.__version__
 
 
@@ -122,6 +125,56 @@ def run_vit(scene) -> None:
     before = ex.image.value
     ex.opacity.value = 0.2
     assert ex.image.value != before and "legrad" in ex.status.value
+
+
+def _upload_value(name: str, content: bytes):
+    """What a browser upload puts in FileUpload.value, in this ipywidgets' own format."""
+    if ipywidgets.__version__.startswith("7."):
+        return {name: {"metadata": {"name": name, "type": "image/jpeg", "size": len(content)}, "content": content}}
+    return ({"name": name, "type": "image/jpeg", "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.datetime.now(datetime.UTC)},)
+
+
+def run_upload() -> None:
+    """The photo explorer: an upload in this version's format, a path, a bad file, Colab's dict; a ViT."""
+    from cam_helpers import grad_cam
+    from cam_helpers.data import IMAGES_DIR
+    from cam_helpers.models import imagenet_classes, load_imagenet_model
+    from cam_helpers.photos import load_image
+    from cam_helpers.upload import PhotoExplorer, uploaded_files
+    model = load_imagenet_model("efficientnet_lite0")
+    names = imagenet_classes("efficientnet_lite0")
+    px = PhotoExplorer(model, names, "efficientnet_lite0", methods=["grad_cam", "layer_cam"])
+    assert px.explorer is None and not px.area.children
+    coffee = (IMAGES_DIR / "coffee.jpg").read_bytes()
+    assert uploaded_files(_upload_value("coffee.jpg", coffee)) == [("coffee.jpg", coffee)]
+    px.upload.set_trait("value", _upload_value("coffee.jpg", coffee))   # what the browser does (read-only in 7)
+    shown = px.explorer
+    assert shown is not None and px.area.children == (shown.widget,) and "coffee.jpg" in px.message.value
+    photo = load_image(IMAGES_DIR / "coffee.jpg", "efficientnet_lite0")
+    assert torch.allclose(shown.result.map, grad_cam(model, photo.tensor, shown.layer.value, shown.klass.value).map,
+                          atol=1e-5)
+    assert names[shown.klass.value] == "espresso"
+    # a text file: a clear message, the explorer on show stays
+    px.upload.set_trait("value", _upload_value("notes.txt", b"not a photo"))
+    assert px.explorer is shown and "could not be read as a photo" in px.message.value
+    # the path box and its button
+    px.path.value = str(IMAGES_DIR / "coffee.jpg")
+    px.button.click()
+    assert px.explorer is not shown and px.explorer.klass.value == shown.klass.value
+    px.path.value = "/no/such/photo.jpg"
+    px.button.click()
+    assert "could not be read" in px.message.value
+    # Colab's files.upload() returns {name: bytes}
+    assert px.load({"coffee.jpg": coffee}) is px.explorer and px.explorer.result is not None
+    assert px._repr_mimebundle_()["text/plain"].startswith("PhotoExplorer")
+    px.close()
+    # a ViT gets the ViT explorer
+    vit_model = load_course_model("shapes_vit")
+    scene = ShapesDataset("two", "test", 5, seed=1).scene(0)
+    vx = PhotoExplorer(vit_model, CLASSES, size=64, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), source=scene.image)
+    assert type(vx.explorer).__name__ == "ViTExplorer" and vx.explorer.method.value == "attention"
+    vx.close()
 
 
 if __name__ == "__main__":
