@@ -6,7 +6,7 @@ functions), ``hooks`` (capturing layers), ``cams`` (CAM and the Grad-CAM
 family), ``pixels`` (pixel-space methods), ``vit`` (Vision Transformers),
 ``data`` (the shapes lab, photos), ``models`` (course and ImageNet models),
 ``train`` (the training loop), ``metrics``, ``viz`` (overlays, grids, ``save``),
-``widgets`` (the explorers), ``folders`` (``explain_folder``) and ``cli``
+``widgets`` (the explorers), ``upload`` (``PhotoExplorer``), ``folders`` (``explain_folder``) and ``cli``
 (``python -m cam_helpers explain``).
 
 Every CAM method in the registry is a name here (``ch.grad_cam``,
@@ -27,7 +27,7 @@ REPO_URL = "https://github.com/cam-course/cam-course"
 
 _NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
           "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
-          "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder"]
+          "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder", "PhotoExplorer"]
 
 
 def __getattr__(name: str):
@@ -38,6 +38,9 @@ def __getattr__(name: str):
     if name == "explain_folder":   # imported on first use: it loads the pixel and ViT methods too
         from .folders import explain_folder
         return explain_folder
+    if name == "PhotoExplorer":   # imported on first use: it needs ipywidgets
+        from .upload import PhotoExplorer
+        return PhotoExplorer
     if name == "__all__":
         return [*_NAMES, *registry.names("cam")]
     try:
