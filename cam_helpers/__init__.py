@@ -17,6 +17,7 @@ from the registry on access, so a method registered after import
 """
 from . import registry
 from .cams import CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
+from .core import with_output
 from .hooks import LayerNotFoundError, LayerNotReachedError, capture, hook_count
 from .layers import candidate_layers, default_target_layer
 from .photos import load_image, preprocessing
@@ -27,7 +28,8 @@ REPO_URL = "https://github.com/cam-course/cam-course"
 
 _NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
           "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
-          "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder", "PhotoExplorer"]
+          "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder", "PhotoExplorer",
+          "with_output"]
 
 
 def __getattr__(name: str):

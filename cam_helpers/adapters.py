@@ -22,7 +22,8 @@ MAX_PREFIX = 16   # CLS + distillation + register tokens: DINOv2 with registers 
 
 @dataclass(frozen=True)
 class Layout:
-    """How a layer's output holds its map: ``kind`` is ``"nchw"``, ``"nhwc"`` or ``"tokens"``;
+    """How a layer's output holds its map: ``kind`` is ``"nchw"``, ``"nhwc"``, ``"tokens"``
+    or ``"reshaped"`` (by the user's function);
     ``grid`` the map's (h, w); ``prefix`` the tokens before the patch tokens (``"tokens"`` only)."""
 
     kind: str
@@ -85,3 +86,14 @@ def as_feature_map(t: torch.Tensor, where: Layout) -> torch.Tensor:
         return t.permute(0, 3, 1, 2)
     h, w = where.grid
     return t[:, where.prefix:].transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w)
+
+
+def reshaped_layout(reshape, name: str, t: torch.Tensor, batch: int) -> Layout:
+    """The layout of layer ``name``'s output ``t`` read by the user's ``reshape`` function, which must give
+    (B, C, h, w) for the batch; else a ``ValueError`` that shows what it gave."""
+    m = reshape(t)
+    if not isinstance(m, torch.Tensor) or m.dim() != 4 or m.shape[0] != batch:
+        what = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+        raise ValueError(f"reshape turned layer {name!r}'s output {tuple(t.shape)} into {what}; it must give "
+                         f"(B, C, h, w) with B = {batch}, the batch")
+    return Layout("reshaped", (int(m.shape[-2]), int(m.shape[-1])))

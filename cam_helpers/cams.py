@@ -27,12 +27,12 @@ import torch
 from torch import nn
 
 from . import rules
-from .adapters import as_feature_map, layout
+from .adapters import as_feature_map, layout, reshaped_layout
 from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, cam_result, check_input, check_logits,
                    check_positive, is_score, logits_of, normalize, refuse_score, relu_map, resolve_targets,
-                   target_labels, target_scores, upsample)
+                   target_labels, target_scores, upsample, with_output)
 from .hooks import LayerRef, capture, resolve_layer
-from .layers import candidate_layers, known_target_layer, linear_head
+from .layers import candidate_layers, gap_head, known_target_layer, linear_head
 from .registry import Method, get, names, register
 
 __all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
@@ -47,11 +47,19 @@ class Explainer:
     >>> ex.grad_cam("layer4", targets=281)   # one backward pass, cached per class
     >>> ex.cam("layer4", targets=285)        # no backward pass at all
     >>> ex.explain("eigen_grad_cam", "layer4", 281)   # any registered CAM by name
+
+    For models the adapters do not read: ``reshape`` turns the layer's output (and its gradient) into
+    (B, C, h, w), as pytorch-grad-cam's ``reshape_transform`` does; ``output`` reads the logits out of
+    whatever the model returns (``lambda o: o.scores``; :func:`~cam_helpers.core.with_output`).
     """
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, layers: LayerRef | Sequence[LayerRef] | None = None):
+    def __init__(self, model: nn.Module, x: torch.Tensor, layers: LayerRef | Sequence[LayerRef] | None = None, *,
+                 reshape: Callable[[torch.Tensor], torch.Tensor] | None = None, output: Callable | None = None):
+        model = with_output(model, output)
         self.model = model
         self.x = check_input(model, x)
+        if reshape is not None and layers is None:
+            raise ValueError("reshape= reads one layer's output: name that layer too (layer='blocks.11.norm1')")
         if layers is None:
             known = known_target_layer(model)
             layers = None if known is None else [known]   # None: chosen in this very forward pass
@@ -61,9 +69,11 @@ class Explainer:
                 cap.choose()
             cap.check_reached()
             cap.check_ran_once()
+        self.reshape = reshape
         self.layouts = {}
         for name, a in cap.activations.items():
-            where = layout(a, len(self.x), self.size, cap.layers[name])
+            where = layout(a, len(self.x), self.size, cap.layers[name]) if reshape is None else \
+                reshaped_layout(reshape, name, a, len(self.x))
             if where is None:
                 raise ValueError(f"layer {name!r} outputs shape {tuple(a.shape)}, not a feature map of this batch "
                                  f"((B, C, h, w), channels last (B, h, w, C) or tokens (B, N, C) on the input's "
@@ -134,10 +144,13 @@ class Explainer:
         acts = self.feature_map(self.activations[name].detach(), name)
         return self._result(rules.weighted(weights_of(acts).to(acts.dtype), acts), t, name, method)
 
+    def _as_map(self, t: torch.Tensor, layer: str) -> torch.Tensor:
+        return self.reshape(t) if self.reshape is not None else as_feature_map(t, self.layouts[layer])
+
     def feature_map(self, t: torch.Tensor, layer: str) -> torch.Tensor:
         """A captured layer's output (or its gradient) as (B, C, h, w) in float32 at least: channels-last
-        and token outputs through their detected layout (:mod:`adapters`)."""
-        return at_least_float32(as_feature_map(t, self.layouts[layer]))
+        and token outputs through their detected layout (:mod:`adapters`), or the ``reshape`` given."""
+        return at_least_float32(self._as_map(t, layer))
 
     def grad_cam(self, layer: LayerRef | None = None, targets: Targets = None,
                  counterfactual: bool = False) -> CAMResult:
@@ -212,22 +225,8 @@ class Explainer:
         name = self._layer(layer)
         t = self.targets(targets)
         refuse_score(t, "CAM")
-        acts = as_feature_map(self.activations[name].detach(), self.layouts[name])   # in the head's dtype
-        fc = linear_head(self.model, head)
-        if fc.in_features != acts.shape[1]:
-            raise NotAGAPModelError(
-                f"CAM needs logits = W · GAP(A) + b, but layer {name!r} has {acts.shape[1]} channels and the "
-                f"linear head takes {fc.in_features} inputs: this model has no GAP + linear head on this layer "
-                "(a flatten + fully connected head, say). Use grad_cam, or give the model a GAP head "
-                "(cam_helpers.models.gap_surgery, notebook 01).")
-        weight = fc.weight.detach()
-        predicted = acts.mean((2, 3)) @ weight.T + (0 if fc.bias is None else fc.bias.detach())
-        tol = 1e-3 * (1 + self.logits.detach().abs().max())
-        if predicted.shape != self.logits.shape or (predicted - self.logits.detach()).abs().max() > tol:
-            raise NotAGAPModelError(
-                f"CAM needs logits = W · GAP(A) + b with A the output of {name!r}, but the model's logits "
-                "differ from that: something other than global average pooling sits between the layer and "
-                "the head. Use grad_cam, or the layer right before the pooling.")
+        acts = self._as_map(self.activations[name].detach(), name)   # in the head's dtype
+        weight = gap_head(self.model, name, acts, self.logits, head)
         raw = torch.einsum("bk,bkhw->bhw", weight[t], acts)
         return self._result(raw, t, name, "cam")
 
@@ -293,14 +292,14 @@ def _public(name: str, options_from: Callable) -> Callable:
     """``name(model, x, layer=None, targets=None, **options)``: one Explainer,
     one map, with the real signature and the formula in ``help()``. The
     forward pass records nothing before ``layer``."""
-    def explain(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
-                **options) -> CAMResult:
-        return Explainer(model, x, layer).explain(name, layer, targets, **options)
+    def explain(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None, *,
+                reshape: Callable | None = None, output: Callable | None = None, **options) -> CAMResult:
+        return Explainer(model, x, layer, reshape=reshape, output=output).explain(name, layer, targets, **options)
     skip = {"self", "acts", "grads", "layer", "targets"}
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
            for p in inspect.signature(options_from).parameters.values() if p.name not in skip]
-    common = list(inspect.signature(explain).parameters.values())[:4]
-    explain.__signature__ = inspect.Signature(common + own, return_annotation=CAMResult)
+    params = list(inspect.signature(explain).parameters.values())
+    explain.__signature__ = inspect.Signature(params[:4] + own + params[4:6], return_annotation=CAMResult)
     explain.__name__ = explain.__qualname__ = name
     explain.__doc__ = (f"{name}(model, x, layer=None, targets=None, **options) for a batch; the same as "
                        f"``Explainer(model, x, layer).explain({name!r}, ...)``.\n\n{inspect.getdoc(options_from)}")

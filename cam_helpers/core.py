@@ -99,6 +99,52 @@ def logits_of(out) -> torch.Tensor | None:
     return inner if isinstance(inner, torch.Tensor) and inner.dim() == 2 else None
 
 
+
+class WithOutput(nn.Module):
+    """``model`` whose forward returns ``output(model(x))``, and nothing else changed: the same modules
+    under the same names, the same parameters, the same train/eval flag (so ``layer="layer4"``, hooks,
+    ``state_dict`` and ``.to`` act on the model itself). Made by :func:`with_output`."""
+
+    def __init__(self, model: nn.Module, output: Callable):
+        object.__setattr__(self, "_cam_inner", model)   # not a child: its children are ours
+        super().__init__()
+        self._modules, self._parameters, self._buffers = model._modules, model._parameters, model._buffers
+        self.read_output = output
+        object.__setattr__(self, "_cam_ready", True)
+
+    @property
+    def training(self) -> bool:   # type: ignore[override]
+        return self.__dict__["_cam_inner"].training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        if self.__dict__.get("_cam_ready"):   # nn.Module.__init__ would otherwise put the model in train mode
+            self.__dict__["_cam_inner"].training = mode
+
+    def forward(self, *args, **kwargs):
+        return self.read_output(self.__dict__["_cam_inner"](*args, **kwargs))
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if "_cam_inner" not in self.__dict__:
+                raise
+            return getattr(self.__dict__["_cam_inner"], name)   # config, pretrained_cfg, cam_target_layer, ...
+
+
+def with_output(model: nn.Module, output: Callable | None) -> nn.Module:
+    """``model`` with its output read by ``output`` (``lambda o: o.logits``, ``lambda o: o["scores"]``): for a
+    model whose output :func:`logits_of` does not read, pass the result wherever a model goes (explorers,
+    metrics, ``explain_folder``). ``output=None`` returns ``model`` itself."""
+    if output is None:
+        return model
+    if not callable(output):
+        raise TypeError(f"output must be a function of the model's output, such as lambda o: o.logits; "
+                        f"got {type(output).__name__}")
+    return WithOutput(model, output)
+
+
 def is_logits(out) -> bool:
     return logits_of(out) is not None
 

@@ -89,7 +89,8 @@ def model_lock(model: nn.Module) -> threading.RLock:
     changes a model's state for its duration (eval mode, frozen parameters,
     hooks, replaced activations) holds it, so calls on one model from several
     threads run one after the other, each seeing the model as its caller left
-    it, and the model is restored when each call ends."""
+    it, and the model is restored when each call ends (a ``core.with_output`` view shares its model's)."""
+    model = model.__dict__.get("_cam_inner", model)
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:

@@ -71,7 +71,8 @@ def known_target_layer(model: nn.Module) -> str | None:
         return "features.norm5"
     if isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2, tvm.MobileNetV3, tvm.ConvNeXt)):
         return f"features.{len(model.features) - 1}"
-    return None
+    from .vit_models import vit_target_layer
+    return vit_target_layer(model)   # a ViT of torchvision, timm or Hugging Face: its last block's first norm
 
 
 def default_target_layer(model: nn.Module, example: torch.Tensor | None = None) -> str:
@@ -108,3 +109,25 @@ def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
         raise NotAGAPModelError(f"{type(model).__name__} has no linear head; CAM needs "
                                 "features -> global average pooling -> linear. Use grad_cam instead.")
     return module
+
+
+def gap_head(model: nn.Module, name: str, acts: torch.Tensor, logits: torch.Tensor | None,
+             head: LayerRef | None = None) -> torch.Tensor:
+    """The weights W of the linear head when the model's logits are ``W · GAP(A) + b`` with ``A`` (B, C, h, w)
+    the output of layer ``name`` (what CAM needs), else :class:`NotAGAPModelError` saying why not."""
+    fc = linear_head(model, head)
+    if fc.in_features != acts.shape[1]:
+        raise NotAGAPModelError(
+            f"CAM needs logits = W · GAP(A) + b, but layer {name!r} has {acts.shape[1]} channels and the "
+            f"linear head takes {fc.in_features} inputs: this model has no GAP + linear head on this layer "
+            "(a flatten + fully connected head, say). Use grad_cam, or give the model a GAP head "
+            "(cam_helpers.models.gap_surgery, notebook 01).")
+    weight = fc.weight.detach()
+    predicted = acts.mean((2, 3)) @ weight.T + (0 if fc.bias is None else fc.bias.detach())
+    if logits is None or predicted.shape != logits.shape or \
+            (predicted - logits.detach()).abs().max() > 1e-3 * (1 + logits.detach().abs().max()):
+        raise NotAGAPModelError(
+            f"CAM needs logits = W · GAP(A) + b with A the output of {name!r}, but the model's logits "
+            "differ from that: something other than global average pooling sits between the layer and "
+            "the head. Use grad_cam, or the layer right before the pooling.")
+    return weight

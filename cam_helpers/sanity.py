@@ -92,7 +92,7 @@ def randomised(model: nn.Module, layers: Sequence[str] | None = None, seed: int 
 
 def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[..., CAMResult],
                         targets: Targets = None, mode: str = "cascading", layers: Sequence[str] | None = None,
-                        seed: int = 0, progress: bool = False) -> dict:
+                        seed: int = 0, progress: bool = False, at: Sequence[str] | None = None) -> dict:
     """Model-parameter randomisation test (Adebayo et al. 2018, "Sanity
     Checks for Saliency Maps", sec. 3).
 
@@ -108,11 +108,16 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
     (len(layers), B) tensor comparing each randomised map with the trained
     model's: Spearman rank correlation of the signed maps and of their
     absolute values (at input size), and SSIM of the normalised maps.
+    ``at`` (some of the layers) compares maps only after those steps, while
+    every layer is still randomised in turn: a full cascade at the cost of a
+    few explanations; ``"layers"`` is then ``at``, in the cascade's order.
     """
     if mode not in ("cascading", "independent"):
         raise ValueError(f"mode must be 'cascading' or 'independent', got {mode!r}")
     x = check_input(model, x)
     layers = _output_first(model, layers)
+    if at is not None and not set(at) <= set(layers):
+        raise ValueError(f"at names layers that are not randomised: {sorted(set(at) - set(layers))}")
     base = explain(model, x, targets=targets)
     t = base.targets
     size = x.shape[-2:]
@@ -122,8 +127,10 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
         if mode == "independent":
             work = copy.deepcopy(model)
         _reset(dict(work.named_modules())[name], seed + i)
+        if at is not None and name not in at:
+            continue
         for key, value in similarity(base, explain(work, x, targets=t), size).items():
             rows[key].append(value)
-    return {"layers": layers, **{k: torch.stack(v) for k, v in rows.items()}}
+    return {"layers": [n for n in layers if at is None or n in at], **{k: torch.stack(v) for k, v in rows.items()}}
 
 

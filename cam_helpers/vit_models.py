@@ -158,6 +158,16 @@ def read(model: nn.Module) -> ViTArch:
                     "grad_cam and the rest read its tokens or channels-last maps as a feature map.")
 
 
+def vit_target_layer(model: nn.Module) -> str | None:
+    """The last block's first LayerNorm of a ViT :func:`read` knows (where Grad-CAM on tokens reads, as in
+    pytorch-grad-cam's ViT example), or None for any other model."""
+    for reader in (_torchvision, _timm, _hf):
+        arch = reader(model)
+        if arch is not None:
+            return f"{arch.names[-1]}.{arch.norm_label}"
+    return None
+
+
 class Setattr:
     """Set ``obj.name = value`` until ``remove()`` (a hook handle, for :class:`~cam_helpers.hooks.HookSession`)."""
 

@@ -182,6 +182,13 @@ def test_sanity_check_grad_cam_decorrelates_and_the_model_is_untouched(lab):
     indep = sanity.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels,
                                         mode="independent", layers=["features.0.0"])
     assert indep["spearman"].shape == (1, len(x))
+    # at: the same cascade, compared only after some steps, gives those steps' rows
+    steps = out["layers"][::2]
+    some = sanity.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels, at=steps)
+    assert some["layers"] == steps
+    assert torch.allclose(some["spearman"], out["spearman"][::2], atol=1e-6)
+    with pytest.raises(ValueError, match="not randomised"):
+        sanity.randomisation_check(model, x, partial(ch.grad_cam, layer="features.3"), labels, at=["nope"])
 
 
 def test_sanity_check_identity_explainer_stays_perfectly_correlated(lab):

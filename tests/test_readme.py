@@ -1,6 +1,7 @@
 """The README's Python examples run as written, in order, in one namespace (each block may use what the
 blocks before it defined), so the README cannot drift from the package."""
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_the_readme_examples_run():
     namespace: dict = {}
     for i, block in enumerate(BLOCKS):
         try:
-            exec(compile(block, f"README.md, python block {i + 1}", "exec"), namespace)
+            exec(compile(textwrap.dedent(block), f"README.md, python block {i + 1}", "exec"), namespace)
         except Exception as e:   # say which block, with its source
             raise AssertionError(f"README.md python block {i + 1} fails: {e!r}\n{block}") from e
     ch = namespace["ch"]
