@@ -30,6 +30,11 @@ pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 if [ -n "${CAM_COURSE_CONSTRAINTS:-}" ]; then
   pip+=(--constraint "$CAM_COURSE_CONSTRAINTS")
 fi
+# CI installs without byte-compiling every file of torch, transformers and the rest (what a test imports is
+# compiled on first import); a learner's install compiles everything, so that first imports are quick.
+if [ -n "${CI:-}" ]; then
+  pip+=(--no-compile)
+fi
 if [ "${CAM_COURSE_TORCH:-}" = cpu ]; then
   "${pip[@]}" --index-url https://download.pytorch.org/whl/cpu torch torchvision
 fi
