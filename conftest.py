@@ -41,8 +41,8 @@ PURPOSE = {
 }
 # Unit-test files too slow for the fast loop (20 s and more each on the 2-core CPU: the ViT track builds
 # vit_b_16, metrics_eval starts torchrun, export runs the command line in a fresh process and on timm and
-# Hugging Face models)
-NOT_FAST = {"test_vit.py", "test_metrics_eval.py", "test_export.py"}
+# Hugging Face models; types runs mypy over the package, 35 s)
+NOT_FAST = {"test_vit.py", "test_metrics_eval.py", "test_export.py", "test_types.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,9 +14,8 @@ Behind the functions sits :class:`Explainer`: one forward pass with the chosen
 layers captured, from which any class's map costs at most one backward pass
 through the layers *after* the captured one. The explorer widget keeps one.
 
-Each method is a record of :mod:`cam_helpers.registry`; the gradient CAMs are
-their rule of :mod:`cam_helpers.rules` applied to the captured activations
-and gradients. :func:`register_cam` adds one, public function included.
+Each method is a record of :mod:`cam_helpers.registry`; the gradient CAMs are their rule of
+:mod:`cam_helpers.rules` applied to the captured activations and gradients. :func:`register_cam` adds one.
 """
 from __future__ import annotations
 
@@ -88,7 +87,7 @@ class Explainer:
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.x.shape[-2:])
+        return (int(self.x.shape[-2]), int(self.x.shape[-1]))
 
     def _layer(self, layer: LayerRef | None) -> str:
         if layer is None:
@@ -135,6 +134,7 @@ class Explainer:
         t = self.targets(targets)
         acts = self.feature_map(self.activations[layer_name].detach(), layer_name)
         grads = self.feature_map(self.gradients(t)[layer_name], layer_name) if record.backward else None
+        assert record.rule is not None, name   # get(name, "cam") with backward or not: a rule-based record
         raw = record.rule(acts, grads, **options)
         return self._result(raw, t, layer_name, name)
 
@@ -263,9 +263,11 @@ class Explainer:
         if self.layouts[name].kind != "nchw":
             raise ValueError(f"Ablation-CAM zeroes channels of the layer's output in place and needs a (B, C, h, w) "
                              f"map; {name!r} is {self.layouts[name]}. Use score_cam, or a gradient CAM, there.")
+        logits = self.logits
+        assert logits is not None   # class targets were resolved against them
 
         def weights_of(acts):
-            return ablation_weights(self.model, module, self.x, acts.to(self.x.dtype), self.logits.detach(), t, batch_size=batch_size,
+            return ablation_weights(self.model, module, self.x, acts.to(self.x.dtype), logits.detach(), t, batch_size=batch_size,
                                     skip_constant=skip_constant, progress=progress)[:, :, None, None]
         return self._weights_result(layer, t, weights_of, "ablation_cam")
 
@@ -299,7 +301,7 @@ def _public(name: str, options_from: Callable) -> Callable:
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
            for p in inspect.signature(options_from).parameters.values() if p.name not in skip]
     params = list(inspect.signature(explain).parameters.values())
-    explain.__signature__ = inspect.Signature(params[:4] + own + params[4:6], return_annotation=CAMResult)
+    explain.__signature__ = inspect.Signature(params[:4] + own + params[4:6], return_annotation=CAMResult)  # type: ignore[attr-defined]
     explain.__name__ = explain.__qualname__ = name
     explain.__doc__ = (f"{name}(model, x, layer=None, targets=None, **options) for a batch; the same as "
                        f"``Explainer(model, x, layer).explain({name!r}, ...)``.\n\n{inspect.getdoc(options_from)}")
@@ -315,7 +317,7 @@ def register_cam(name: str, rule: Callable | None = None, *, paper: str, url: st
     own = getattr(Explainer, name, None)
     if rule is None and own is None:
         raise ValueError(f"{name!r} needs a rule (or an Explainer method)")
-    fn = _public(name, own if own is not None else rule)
+    fn = _public(name, own if own is not None else rule)  # type: ignore[arg-type]  # one of them is set
     return register(Method(name=name, family="cam", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
                            class_specific=class_specific, controls=("layer",), to_map=relu_map, cost=cost,
                            expensive=expensive, rule=rule, quick=quick or {}))

@@ -113,7 +113,7 @@ class WithOutput(nn.Module):
         object.__setattr__(self, "_cam_ready", True)
 
     @property
-    def training(self) -> bool:   # type: ignore[override]
+    def training(self) -> bool:
         return self.__dict__["_cam_inner"].training
 
     @training.setter

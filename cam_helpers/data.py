@@ -191,7 +191,7 @@ _HABITAT_LOOK = {"sand": ((0.86, 0.74, 0.48), "stripes"), "grass": ((0.30, 0.58,
 def _habitat_background(rng: np.random.Generator, habitat: int, size: int) -> np.ndarray:
     """Habitat ``habitat``'s background: its colour (+-0.06 per channel) and texture."""
     base, kind = _HABITAT_LOOK[HABITATS[habitat]]
-    img = np.asarray(base, np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
+    img: np.ndarray = np.asarray(base, np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
     img = img + 0.1 * _pattern(rng, kind, size, freq=(0.5, 0.9), period=(4, 7))[..., None]
     return np.clip(img, 0, 1).astype(np.float32)
 

@@ -115,8 +115,8 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     for key, value in state.items():
         module, param = key.rsplit(".", 1)
         if module.startswith("_blocks."):
-            _, index, part = module.split(".")
-            index = int(index)
+            _, number, part = module.split(".")
+            index = int(number)
             stage = max(s for s, start in enumerate(starts) if start <= index)
             expand = STAGES[stage][0] != 1
             position = {"_expand_conv": (0, 0), "_bn0": (0, 1), "_depthwise_conv": (1, 0), "_bn1": (1, 1),

@@ -98,7 +98,7 @@ class guided_relus:
         self._lock.acquire()   # another thread's saliency must not run through guided activations
         self._saved = [m.__dict__.get("forward") for m in self.relus]
         for m in self.relus:
-            m.forward = _guided(m)
+            m.forward = _guided(m)  # type: ignore[method-assign]  # an instance attribute, removed on exit
         self._mode.__enter__()
         return self
 
@@ -109,6 +109,6 @@ class guided_relus:
                 if saved is None:
                     del m.forward  # back to the class's forward
                 else:
-                    m.forward = saved
+                    m.forward = saved  # type: ignore[method-assign]
         finally:
             self._lock.release()

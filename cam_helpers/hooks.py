@@ -194,13 +194,13 @@ class capture(HookSession):
         if self.auto:
             if example is None:
                 raise ValueError("capture(model, None) chooses the layer from the input: pass example=x")
-            self._batch, self._size = example.shape[0], tuple(example.shape[-2:])
+            self._batch, self._size = example.shape[0], (int(example.shape[-2]), int(example.shape[-1]))
             self._seen: list[tuple[str, nn.Module, object]] = []     # (name, module, layout or shape)
             self._candidates: dict[str, torch.Tensor] = {}
             self._attention_starts: list[int] = []   # len(self._seen) when each attention module started
             layers = []
         elif isinstance(layers, (str, nn.Module)) or not isinstance(layers, Sequence):
-            layers = [layers]
+            layers = [layers]  # type: ignore[list-item]
         self.layers = dict(resolve_layer(model, layer) for layer in layers)
         self.stop_at_layers = stop_at_layers
         self.eval = eval
@@ -225,7 +225,7 @@ class capture(HookSession):
                 # autograd's C++ graph (tensor -> hook -> capture -> tensor)
                 # that Python's garbage collector cannot see, and leak it.
                 ref = weakref.ref(self)
-                output.register_hook(lambda grad: None if ref() is None else ref().gradients.__setitem__(name, grad))
+                output.register_hook(lambda grad: None if (me := ref()) is None else me.gradients.__setitem__(name, grad))
                 # Later in-place ops (ReLU(inplace=True)) must not change the
                 # captured values: pass a copy downstream.
                 return output.clone()
@@ -347,7 +347,7 @@ def _in_box_head(name: str) -> bool:
 def model_device_dtype(model: nn.Module, x: torch.Tensor | None = None) -> tuple[torch.device, torch.dtype]:
     """Where the model lives and in what precision: from its first parameter
     or buffer; for a model with neither, from ``x`` (else the CPU, float32)."""
-    t = next(model.parameters(), None)
+    t: torch.Tensor | None = next(model.parameters(), None)
     if t is None:
         t = next((b for b in model.buffers() if b.is_floating_point()), None)
     if t is None:

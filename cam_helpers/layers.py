@@ -61,7 +61,7 @@ def known_target_layer(model: nn.Module) -> str | None:
     (``capture(model, None, example=x)``)."""
     from torchvision import models as tvm
     if getattr(model, "cam_target_layer", None):
-        return model.cam_target_layer
+        return str(model.cam_target_layer)
     if isinstance(model, tvm.ResNet):
         return "layer4"
     if isinstance(model, tvm.VGG):  # last ReLU before the final pooling (14x14 at 224)
@@ -101,6 +101,7 @@ def candidate_layers(model: nn.Module, example: torch.Tensor | None = None,
 
 def linear_head(model: nn.Module, head: LayerRef | None = None) -> nn.Linear:
     """The model's final linear layer (the last ``nn.Linear``), or ``head``."""
+    module: nn.Module | None
     if head is not None:
         module = resolve_layer(model, head)[1]
     else:

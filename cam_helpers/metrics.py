@@ -41,7 +41,7 @@ def _regions(regions, maps: torch.Tensor) -> torch.Tensor:
     """Masks (B, H, W) as they are, boxes (B, 4) as masks."""
     regions = torch.as_tensor(regions, device=maps.device)
     if regions.dim() == 2 and regions.shape[-1] == 4 and maps.dim() == 3 and maps.shape[-1] != 4:
-        return box_masks(regions, maps.shape[-2:])
+        return box_masks(regions, (int(maps.shape[-2]), int(maps.shape[-1])))
     return regions != 0   # 0/1, 0/255 and bool masks alike
 
 

@@ -12,6 +12,8 @@ all. (With ``skip_constant=False`` every channel is scored.)
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -47,7 +49,7 @@ def _bar(total: int, progress: bool | None, desc: str):
 # tests and the benchmark use it): the class logits softmax-normalised across
 # channels, masks upsampled as UpsamplingBilinear2d does (align_corners=True)
 # and 1e-8 added to each mask's span.
-SCORE_CAM_PRESETS = {
+SCORE_CAM_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"weighting": "probability", "align_corners": False, "eps": 0.0},
     "pytorch-grad-cam": {"weighting": "channel_softmax", "align_corners": True, "eps": 1e-8},
 }
@@ -74,7 +76,8 @@ def score_weights(model: nn.Module, x: torch.Tensor, acts: torch.Tensor, targets
     """
     if like not in SCORE_CAM_PRESETS:
         raise ValueError(f"like is one of {tuple(SCORE_CAM_PRESETS)}, got {like!r}")
-    weighting, align_corners, eps = SCORE_CAM_PRESETS[like].values()
+    preset = SCORE_CAM_PRESETS[like]
+    weighting, align_corners, eps = str(preset["weighting"]), bool(preset["align_corners"]), float(preset["eps"])
     keep = _channels(acts, skip_constant, top_k)
     check_positive(top_k=top_k)
     top_k = None if top_k is None else int(top_k)

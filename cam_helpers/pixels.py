@@ -70,8 +70,8 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
             grads.append(torch.autograd.grad(target_scores(out, t).sum(), xi)[0])
             logits.append(chunk_logits)
             done += len(chunk)
-    logits = torch.cat(logits)
-    return torch.cat(grads), logits, resolve_targets(targets, logits, allow_score=True)
+    all_logits = torch.cat(logits)
+    return torch.cat(grads), all_logits, resolve_targets(targets, all_logits, allow_score=True)
 
 
 def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +117,7 @@ def guided_grad_cam(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = 
     from .cams import grad_cam
     gc = grad_cam(model, x, layer, targets)
     gb = guided_backprop(model, x, None, targets if is_score(targets) else gc.targets)
-    size = tuple(x.shape[-2:])
+    size = (int(x.shape[-2]), int(x.shape[-1]))
     positive = F.relu(gc.raw)   # the Grad-CAM map L^c, after its ReLU
     up = (upsample(positive, size) if interpolation == "bilinear"
           else F.interpolate(positive[:, None], size=size, mode=interpolation)[:, 0])
@@ -249,8 +249,8 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     fn = base.func if isinstance(base, functools.partial) else base
     name = record.name if record else getattr(fn, "__name__", "base")
     reduce = record.to_map if record else relu_map if raw.dim() == 3 else abs_max_map
-    where = (layer or "") if raw.dim() == 3 else "input"
-    return CAMResult(raw, reduce(raw, tuple(x.shape[-2:])), t, logits, where, f"smooth_grad({name})")
+    where = str(layer or "") if raw.dim() == 3 else "input"
+    return CAMResult(raw, reduce(raw, (int(x.shape[-2]), int(x.shape[-1]))), t, logits, where, f"smooth_grad({name})")
 
 
 def _pixel(fn, paper: str, url: str, formula: str, to_map=abs_max_map, cost: str = "1 forward + 1 backward",

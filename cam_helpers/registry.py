@@ -126,7 +126,7 @@ def get(name: str, family: str | None = None) -> Method:
     else:
         key = _key(family, name)
     if key not in REGISTRY:
-        kind = {"vit": "ViT ", "cam": "CAM ", "pixel": "pixel "}.get(family, "")
+        kind = {"vit": "ViT ", "cam": "CAM ", "pixel": "pixel "}.get(family or "", "")
         raise KeyError(f"unknown {kind}method {name!r}; choose from {names(family) if family else names()}")
     return REGISTRY[key]
 

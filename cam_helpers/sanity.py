@@ -63,7 +63,7 @@ def _reset(module: nn.Module, seed: int) -> None:
     """Re-initialise ``module`` with its own ``reset_parameters``, seeded, leaving the global RNG as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module.reset_parameters()
+        module.reset_parameters()  # type: ignore[operator]  # randomisable_layers have one
 
 
 def similarity(a: CAMResult, b: CAMResult, size=None) -> dict[str, torch.Tensor]:
@@ -121,7 +121,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, explain: Callable[...
     base = explain(model, x, targets=targets)
     t = base.targets
     size = x.shape[-2:]
-    rows = {"spearman": [], "spearman_abs": [], "ssim": []}
+    rows: dict[str, list[torch.Tensor]] = {"spearman": [], "spearman_abs": [], "ssim": []}
     work = copy.deepcopy(model)
     for i, name in enumerate(tqdm(layers, desc=f"{mode} randomisation", disable=not progress, leave=False)):
         if mode == "independent":

@@ -86,7 +86,7 @@ def accuracy(model: nn.Module, data: TensorDataset | Dataset, batch_size: int = 
     ``prepare`` turns a uint8 batch into the model's input (default: the lab's
     normalisation; :func:`imagenet_prepare` for an ImageNet model)."""
     if not isinstance(data, TensorDataset):
-        data = render(data, progress=False)
+        data = render(data, progress=False)  # type: ignore[arg-type]  # a ShapesDataset
     device = next(model.parameters()).device
     correct = 0
     with frozen_eval(model), torch.no_grad():
@@ -125,13 +125,14 @@ def fit(model: nn.Module, train: TensorDataset, epochs: int = 1, lr: float = 1e-
     with channels_last(model, enabled=device.type == "cpu"):
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        sched: torch.optim.lr_scheduler.LRScheduler
         if total >= 10:
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.2)
         else:  # too short for a warm-up: constant rate
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
         for epoch in range(epochs):
             model.train()
-            loss_sum = correct = seen = 0
+            loss_sum, correct, seen = 0.0, 0, 0
             for images, labels in _batches(train, batch_size, True, generator):
                 if step == total:
                     break
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=models.MODELS_DIR)
     args = parser.parse_args(argv)
-    cfg = dict(DEFAULTS[args.name])
+    cfg: dict = dict(DEFAULTS[args.name])
     for key in ("epochs", "train_size", "lr", "weight_decay"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)

@@ -79,7 +79,7 @@ class ViTExplainer:
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.x.shape[-2:])
+        return (int(self.x.shape[-2]), int(self.x.shape[-1]))
 
     @property
     def backward_passes(self) -> int:
@@ -222,6 +222,7 @@ class ViTExplainer:
             weights = score_weights(self.model, self.x, acts.to(self.x.dtype), t, **options)
             raw = rules.weighted(weights.to(acts.dtype)[:, :, None, None], acts)
         else:
+            assert record.rule is not None
             raw = record.rule(acts, grads, **options)
         return self._result(raw, t, f"{self.names[i]}.{self.arch.norm_label}", method)
 
@@ -256,6 +257,7 @@ class ViTExplainer:
         with frozen_eval(self.model), torch.enable_grad():
             for i in idx:
                 z = self.tokens[i]   # the head on the mean token, put in every token's place
+                assert self.arch.head is not None   # need_head checked it
                 scores = check_logits(self.arch.head(z.mean(1, keepdim=True).expand_as(z)), self.model)
                 (g,) = torch.autograd.grad(self._score(t, scores), self.attentions[i], retain_graph=True)
                 maps.append(g.clamp_min(0).mean((1, 2)))

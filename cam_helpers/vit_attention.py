@@ -72,7 +72,7 @@ def grid_shape(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     grid = arch.grid(x)
     if arch.family == "torchvision":
         from torchvision.models import VisionTransformer
-        fixed = type(model)._process_input is VisionTransformer._process_input   # torchvision's own: one size only
+        fixed = getattr(type(model), "_process_input", None) is VisionTransformer._process_input   # torchvision's own: one size only
         if fixed and (h, w) != (model.image_size, model.image_size):
             raise ValueError(f"this VisionTransformer takes {model.image_size}x{model.image_size} images; the "
                              f"input is {h}x{w}. Resize it (e.g. imagenet_transform) or interpolate the position "

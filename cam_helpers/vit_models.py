@@ -18,6 +18,7 @@ How the probabilities are read, per family (nothing is left changed on the model
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,7 @@ class ViTArch:
     family: str
     names: list[str]            # the blocks' dotted names
     blocks: list[nn.Module]
-    attention: list[nn.Module]  # per block, the module whose attention probabilities are read
+    attention: list[Any]        # per block, the module whose attention probabilities are read
     norms: list[nn.Module]      # per block, its first LayerNorm
     norm_label: str             # that LayerNorm's attribute name: "ln_1", "norm1" or "layernorm_before"
     patch: tuple[int, int]
@@ -84,7 +85,7 @@ def _names(model: nn.Module, mods: list[nn.Module]) -> list[str]:
     return names
 
 
-def _torchvision(model: nn.Module) -> ViTArch | None:
+def _torchvision(model: Any) -> ViTArch | None:   # Any: its attributes are read by name
     layers = getattr(getattr(model, "encoder", None), "layers", None)
     if layers is None or not len(layers) or not all(
             isinstance(getattr(b, "self_attention", None), nn.MultiheadAttention) for b in layers):
@@ -97,7 +98,7 @@ def _torchvision(model: nn.Module) -> ViTArch | None:
                    [b.ln_1 for b in blocks], "ln_1", _pair(model.patch_size), True, head)
 
 
-def _timm(model: nn.Module) -> ViTArch | None:
+def _timm(model: Any) -> ViTArch | None:
     blocks = getattr(model, "blocks", None)
     embed = getattr(model, "patch_embed", None)
     if blocks is None or embed is None or not len(blocks) or not all(
@@ -113,7 +114,7 @@ def _timm(model: nn.Module) -> ViTArch | None:
                    "norm1", _pair(embed.patch_size), getattr(model, "cls_token", None) is not None, head)
 
 
-def _hf_head(model: nn.Module, base: nn.Module) -> HeadFn | None:
+def _hf_head(model: Any, base: Any) -> HeadFn | None:
     norm = getattr(base, "layernorm", None)
     if norm is None:
         return None
@@ -127,7 +128,7 @@ def _hf_head(model: nn.Module, base: nn.Module) -> HeadFn | None:
     return lambda t: classifier(norm(t)[:, 0])
 
 
-def _hf(model: nn.Module) -> ViTArch | None:
+def _hf(model: Any) -> ViTArch | None:
     config = getattr(model, "config", None)
     base = getattr(model, "base_model", model)
     embeddings = getattr(base, "embeddings", None)

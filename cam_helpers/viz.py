@@ -28,9 +28,9 @@ COLORMAP = "inferno"
 def colorize(heatmap, colormap: str | int = COLORMAP) -> np.ndarray:
     """(h, w) map in [0, 1] -> (h, w, 3) uint8 RGB through a colormap (a
     matplotlib name, or an OpenCV ``cv2.COLORMAP_*`` constant)."""
-    levels = np.uint8(np.round(np.clip(_to_numpy(heatmap), 0, 1) * 255))
+    levels = np.round(np.clip(_to_numpy(heatmap), 0, 1) * 255).astype(np.uint8)
     if isinstance(colormap, str):
-        table = np.uint8(np.round(plt.get_cmap(colormap)(np.linspace(0, 1, 256))[:, :3] * 255))
+        table = np.round(plt.get_cmap(colormap)(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
         return table[levels]
     return cv2.cvtColor(cv2.applyColorMap(levels, colormap), cv2.COLOR_BGR2RGB)
 
@@ -53,12 +53,12 @@ def overlay(image, heatmap, alpha: float = 0.5, colormap: str | int = COLORMAP) 
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha is an opacity in [0, 1], got {alpha}")
-    h = _to_numpy(heatmap).astype(np.float32)
+    h: np.ndarray = _to_numpy(heatmap).astype(np.float32)
     if h.ndim != 2:
         raise ValueError(f"expected one (h, w) heatmap, got shape {h.shape}; index the batch first (result.map[0])")
     h = cv2.resize(h, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     blend = (1 - alpha) * image.astype(np.float32) + alpha * colorize(h, colormap).astype(np.float32)
-    return np.uint8(np.clip(np.round(blend), 0, 255))
+    return np.clip(np.round(blend), 0, 255).astype(np.uint8)
 
 
 def show_cam(image, heatmap, title: str | None = None, alpha: float = 0.5, axes=None):
@@ -181,6 +181,6 @@ def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | No
         arrays = {"map": _to_numpy(heatmap).astype(np.float32)}
         if hasattr(result, "raw"):
             arrays["raw"] = _to_numpy(result.raw[index]).astype(np.float32)
-        np.savez_compressed(path.with_suffix(".npz"), **arrays)
+        np.savez_compressed(path.with_suffix(".npz"), **arrays)  # type: ignore[arg-type]
         written.append(path.with_suffix(".npz"))
     return written

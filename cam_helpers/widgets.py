@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from typing import Any
 from collections.abc import Sequence
 
 import cv2
@@ -84,6 +85,7 @@ class _Explorer:
     setting (so going back to a setting reruns nothing), and the count of
     every pass run (forward passes through the model, backward passes)."""
 
+    explainer: Any         # the Explainer or ViTExplainer the subclass builds
     forward_passes = 1     # the explainer's own forward pass
     _extra_backward = 0    # backward passes run outside the explainer (pixel methods)
 

@@ -41,7 +41,7 @@ def test_public_functions_show_their_parameters_and_formula():
     assert "eps" in sig.parameters and sig.parameters["eps"].kind is inspect.Parameter.KEYWORD_ONLY
     assert "alpha" in ch.grad_cam_pp.__doc__ and "Chattopadhay" in ch.grad_cam_pp.__doc__
     assert list(inspect.signature(ch.score_cam).parameters)[4:] == ["batch_size", "top_k", "skip_constant",
-                                                                    "progress", "like"]
+                                                                    "progress", "like", "reshape", "output"]
     with pytest.raises(TypeError):
         ch.grad_cam_pp(ShapesCNN(), torch.randn(1, 3, 64, 64), None, None, 1e-6)   # options by name only
 
@@ -87,7 +87,7 @@ def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch):
                              url="https://github.com/jacobgil/pytorch-grad-cam", formula="sum_k ReLU(g A)")
     x = torch.randn(2, 3, 64, 64)
     fn = record.fn
-    assert list(inspect.signature(fn).parameters) == ["model", "x", "layer", "targets", "scale"]
+    assert list(inspect.signature(fn).parameters) == ["model", "x", "layer", "targets", "scale", "reshape", "output"]
     ex = ch.Explainer(cnn, x, "features.3")
     by_hand = (ex.gradients([1, 4])["features.3"] * ex.activations["features.3"]).clamp_min(0).sum(1)
     assert torch.allclose(fn(cnn, x, "features.3", [1, 4]).raw, by_hand, atol=1e-7)
