@@ -55,7 +55,11 @@ class Method:
     quick: the options that make an expensive method fit an interactive
         callback (fewer channels, samples, steps or windows); the explorers
         use them and say so.
-    rule: for the gradient CAMs, the pure rule ``rule(acts, grads, **options) -> raw``.
+    How an explainer (:mod:`cam_helpers.explainer`) runs it, one of:
+    rule: the pure rule ``rule(acts, grads, **options) -> raw`` on a feature map (the gradient CAMs);
+    weights: ``weights(ex, layer, acts, targets, **options) -> (B, K)`` channel weights from the
+        model (CAM, Score-CAM, Ablation-CAM), ``raw = sum_k w_k A^k``;
+    run: ``run(ex, layer, targets, **options) -> CAMResult``, arithmetic of its own (attention, rollout).
     """
 
     name: str
@@ -71,6 +75,8 @@ class Method:
     cost: str
     expensive: bool = False
     rule: Callable | None = None
+    weights: Callable | None = None
+    run: Callable | None = None
     quick: dict = field(default_factory=dict)
 
     def __post_init__(self):

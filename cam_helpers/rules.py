@@ -28,36 +28,53 @@ def _safe_divide(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 def grad_cam(acts: torch.Tensor, grads: torch.Tensor, counterfactual: bool = False) -> torch.Tensor:
-    r"""Grad-CAM: :math:`w_k = \frac{1}{Z}\sum_{ij} g^k_{ij}`, the mean gradient per
-    channel (of :math:`-g` for the counterfactual map)."""
+    r"""Grad-CAM (Selvaraju et al. 2017, eqs. 1-2): the mean gradient per channel.
+
+    .. math:: \alpha_k^c = \frac{1}{Z}\sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
+              L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
+
+    ``raw`` is the sum before the ReLU. ``counterfactual=True`` negates the gradients (the paper's
+    counterfactual explanations): the map then shows what speaks *against* class c."""
     return weighted((-1 if counterfactual else 1) * grads.mean((2, 3), keepdim=True), acts)
 
 
 def grad_cam_pp(acts: torch.Tensor, grads: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
-    r"""Grad-CAM++: :math:`w_k = \sum_{ij} \alpha^k_{ij} \mathrm{ReLU}(g^k_{ij})`,
-    :math:`\alpha^k_{ij} = \frac{(g^k_{ij})^2}{2 (g^k_{ij})^2 + \sum_{ab} A^k_{ab} (g^k_{ij})^3 + \epsilon}`
-    (α = 0 where the denominator is 0). The "second and third derivatives" of
-    the paper are powers of the first gradient under its exponential score:
-    one backward pass."""
+    r"""Grad-CAM++ (Chattopadhay et al. 2018, eqs. 10 and 19): positive gradients, weighted per
+    position so that several instances count.
+
+    .. math:: w_k^c = \sum_{ij} \alpha^{kc}_{ij}\,\mathrm{ReLU}(g^k_{ij}), \qquad
+              \alpha^{kc}_{ij} = \frac{(g^k_{ij})^2}{2 (g^k_{ij})^2 + \sum_{ab} A^k_{ab} (g^k_{ij})^3 + \epsilon}
+
+    with :math:`g = \partial y^c / \partial A`. The "second and third derivatives" of the paper are
+    powers of the first gradient under its exponential score: one backward pass. Where the
+    denominator is zero, α = 0. ``eps`` is added to the denominator (pytorch-grad-cam uses 1e-6;
+    the paper has none, and for small gradients the two differ)."""
     g2 = grads * grads
     alpha = _safe_divide(g2, 2 * g2 + acts.sum((2, 3), keepdim=True) * g2 * grads + eps)
     return weighted((alpha * F.relu(grads)).sum((2, 3), keepdim=True), acts)
 
 
 def xgrad_cam(acts: torch.Tensor, grads: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
-    r"""XGrad-CAM: :math:`w_k = \sum_{ij} \frac{A^k_{ij}}{\sum_{ab} A^k_{ab} + \epsilon} g^k_{ij}`
-    (0 for a channel whose activations sum to 0)."""
+    r"""XGrad-CAM (Fu et al. 2020, eq. 15): gradients weighted by the activation's share of its channel.
+
+    .. math:: w_k^c = \sum_{ij} \frac{A^k_{ij}}{\sum_{ab} A^k_{ab} + \epsilon}\,\frac{\partial y^c}{\partial A^k_{ij}}
+
+    A channel whose activations sum to zero gets weight zero. ``eps`` is added to the sum
+    (pytorch-grad-cam uses 1e-7; the paper has none)."""
     total = acts.sum((2, 3), keepdim=True) + eps
     return weighted(_safe_divide((acts * grads).sum((2, 3), keepdim=True), total), acts)
 
 
 def layer_cam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-    r"""LayerCAM: one weight per position, :math:`w^k_{ij} = \mathrm{ReLU}(g^k_{ij})`."""
+    r"""LayerCAM (Jiang et al. 2021, eq. 5): one weight per position, the positive gradient,
+    :math:`L^c = \mathrm{ReLU}(\sum_k \mathrm{ReLU}(g^k) \odot A^k)`."""
     return weighted(F.relu(grads), acts)
 
 
 def hires_cam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-    r"""HiResCAM: the gradient itself per position, :math:`w^k_{ij} = g^k_{ij}`."""
+    r"""HiResCAM (Draelos & Carin 2020): the gradient itself, position by position,
+    :math:`L^c = \mathrm{ReLU}(\sum_k g^k \odot A^k)`. On a GAP + linear model it equals CAM / Z
+    exactly, like Grad-CAM."""
     return weighted(grads, acts)
 
 
@@ -77,7 +94,10 @@ def first_component(features: torch.Tensor) -> torch.Tensor:
 
 
 def eigen_cam(acts: torch.Tensor, grads: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Eigen-CAM: the first principal component of the activations (no gradient)."""
+    r"""Eigen-CAM (Muhammad & Yeasin 2020): the projection of the centred activations on their first
+    principal component (:func:`first_component`). Class-agnostic: no gradient, ``targets`` only
+    labels the result. ``raw`` is the projection, its sign fixed so that it correlates positively
+    with the mean activation (the SVD's sign is arbitrary)."""
     return first_component(acts)
 
 

@@ -24,9 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from . import rules
-from .core import (CAMResult, Targets, at_least_float32, cam_result, check_input, check_logits, is_score, relu_map,
-                   resolve_targets, target_labels, target_scores)
+from .core import CAMResult, Targets, at_least_float32, check_input, check_logits, relu_map
+from .explainer import ExplainerCore
 from .hooks import frozen_eval
 from .registry import Method, get, methods, register
 from .vit_attention import (HEAD_FUSIONS, attention_probs, attentions, block_index, block_names, blocks,
@@ -44,7 +43,7 @@ __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "atte
 # One forward pass, every method
 # --------------------------------------------------------------------------
 
-class ViTExplainer:
+class ViTExplainer(ExplainerCore):
     """One forward pass of ``x`` through a ViT with every block's
     attention (and output tokens) on the autograd path; any method and any
     class reuse it.
@@ -53,124 +52,46 @@ class ViTExplainer:
     >>> ex.attention(3, head=1)             # no backward pass
     >>> ex.gradient_rollout(targets=2)      # one backward pass, cached per class
 
-    Every method, like the CNN methods, is ``method(layer=None, targets=None, **options)``.
+    Every method, like the CNN methods, is ``method(layer=None, targets=None, **options)``; the
+    CNN methods of :data:`TOKEN_METHODS` run on a block's patch tokens (:meth:`features`).
     """
 
+    family = "vit"
+
     def __init__(self, model: nn.Module, x: torch.Tensor, differentiable: bool = True):
-        self.model = model
+        x = check_input(model, x)
         self.names = block_names(model)
-        self.x = check_input(model, x)
-        self.grid = grid_shape(model, self.x)
+        self.grid = grid_shape(model, x)
         self.differentiable = differentiable
-        with capture_attention(model, differentiable) as cap:
-            if differentiable:
-                logits = check_logits(model(self.x), model)
-            else:
-                with torch.no_grad():
-                    logits = check_logits(model(self.x), model)
+        with capture_attention(model, differentiable) as cap, torch.set_grad_enabled(differentiable):
+            logits = check_logits(model(x), model)
+        super().__init__(model, x, logits)
         self.arch = cap.arch
         self.attentions = cap.attentions
         self.tokens = cap.tokens
         self.normed = cap.normed
-        self.logits = logits
         self.prefix = self.arch.prefix(self.attentions, self.grid)   # CLS, distillation, register tokens
-        self._grads: dict[tuple[int, ...], list[torch.Tensor]] = {}
-        self._backward = 0
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return (int(self.x.shape[-2]), int(self.x.shape[-1]))
-
-    @property
-    def backward_passes(self) -> int:
-        """Backward passes run so far."""
-        return self._backward
-
-    def targets(self, targets: Targets = None) -> torch.Tensor:
-        return resolve_targets(targets, self.logits, allow_score=True)
-
-    def _need_graph(self, method: str) -> None:
+    def need_graph(self, method: str) -> None:
         if not self.differentiable:
             raise RuntimeError(f"{method} needs gradients: build the ViTExplainer with differentiable=True")
 
-    def _grid(self, cls_row: torch.Tensor) -> torch.Tensor:
+    def on_grid(self, cls_row: torch.Tensor) -> torch.Tensor:
         """(..., T) CLS row -> (..., gh, gw) over the patch tokens."""
         return cls_row[..., self.prefix:].reshape(*cls_row.shape[:-1], *self.grid)
-
-    def _result(self, raw, targets, layer: str, method: str) -> CAMResult:
-        return cam_result(raw, self.size, target_labels(targets, len(raw), raw.device), self.logits, layer, method)
-
-    def _score(self, t, logits: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.logits if logits is None else logits
-        return target_scores(logits, t).sum()  # images are independent in eval mode
-
-    @staticmethod
-    def _key(t) -> tuple:
-        return ("score", t) if is_score(t) else tuple(t.tolist())
 
     def attention_gradients(self, targets: Targets = None) -> list[torch.Tensor]:
         """d(logit of each image's target)/dA for every block: one backward
         pass per distinct set of targets, then cached."""
-        self._need_graph("attention_gradients")
-        t = self.targets(targets)
-        key = self._key(t)
-        if key not in self._grads:
-            with torch.enable_grad():
-                self._grads[key] = list(torch.autograd.grad(self._score(t), self.attentions, retain_graph=True))
-            self._backward += 1
-        return self._grads[key]
+        self.need_graph("attention_gradients")
+        return self.grads_of(self.attentions, self.targets(targets), cache="attention")
 
-    # -- class-agnostic ------------------------------------------------------
     def cls_attention(self) -> torch.Tensor:
         """Attention from the CLS token to every patch, for every block and
         head: (blocks, B, heads, gh, gw). Rows sum to 1 over *all* tokens, so
         a patch map sums to 1 minus the CLS token's attention to itself."""
         self.arch.need_cls("attention")
-        return self._grid(torch.stack([a.detach()[:, :, 0] for a in self.attentions]))
-
-    def attention(self, layer: int | str | None = None, targets: Targets = None, head: int | None = None
-                  ) -> CAMResult:
-        """Raw attention of the CLS token to the patches at block ``layer``
-        (default: the last), of one ``head`` or averaged over heads. It does
-        not depend on the class: ``targets`` only labels the result."""
-        i = block_index(self.model, layer)
-        maps = self.cls_attention()[i]
-        heads = maps.shape[1]
-        if head is not None and not -heads <= head < heads:
-            raise IndexError(f"the model has {heads} heads; head {head} is out of range")
-        raw = maps.mean(1) if head is None else maps[:, head]
-        name = self.names[i] + ("" if head is None else f" head {head % heads}")
-        return self._result(raw, self.targets(targets), name, "attention")
-
-    def _upto(self, layer: int | str | None) -> tuple[int, str]:
-        """Blocks 0..layer (default: all) for the rollouts, and their label."""
-        if layer in HEAD_FUSIONS:
-            raise TypeError(f"rollout's first argument is the layer (as for every method); "
-                            f"pass head_fusion={layer!r} by name")
-        last = block_index(self.model, layer)
-        return last + 1, "all blocks" if last == len(self.names) - 1 else f"blocks 0-{last}"
-
-    def rollout(self, layer: int | str | None = None, targets: Targets = None, head_fusion: str = "mean",
-                discard_ratio: float = 0.0) -> CAMResult:
-        """Attention rollout (:func:`rollout_matrix`) through the blocks up to
-        ``layer`` (default: all), CLS row over the patches. Class-agnostic:
-        ``targets`` only labels the result."""
-        self.arch.need_cls("rollout")
-        n, label = self._upto(layer)
-        r = rollout_matrix([a.detach() for a in self.attentions[:n]], head_fusion, discard_ratio)
-        return self._result(self._grid(r[:, 0]), self.targets(targets), label, "rollout")
-
-    # -- class-specific ------------------------------------------------------
-    def gradient_rollout(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
-        """Chefer et al. 2021 (:func:`gradient_rollout_matrix`) through the
-        blocks up to ``layer`` (default: all), CLS row over the patches. One
-        backward pass per class (shared with every class-specific method)."""
-        self.arch.need_cls("gradient_rollout")
-        t = self.targets(targets)
-        n, label = self._upto(layer)
-        grads = self.attention_gradients(t)
-        r = gradient_rollout_matrix([a.detach() for a in self.attentions[:n]], grads[:n])
-        return self._result(self._grid(r[:, 0]), t, label, "gradient_rollout")
+        return self.on_grid(torch.stack([a.detach()[:, :, 0] for a in self.attentions]))
 
     def token_gradients(self, layer: int | str | None = None, targets: Targets = None,
                         at: str = "ln_1") -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,122 +99,133 @@ class ViTExplainer:
         ``at="ln_1"`` (default) is the output of the block's first LayerNorm:
         one backward pass per set of targets serves every block, then cached.
         ``at="output"`` is the block's output (one backward pass per call)."""
-        self._need_graph("token_gradients")
+        self.need_graph("token_gradients")
         if at not in ("ln_1", "output"):
             raise ValueError(f"at must be 'ln_1' or 'output', got {at!r}")
-        i = block_index(self.model, layer)
-        t = self.targets(targets)
+        i, t = block_index(self.model, layer), self.targets(targets)
         if at == "ln_1":
-            key = ("ln_1",) + self._key(t)
-            if key not in self._grads:
-                self._grads[key] = self._token_grads(t, self.normed)
-            return self.normed[i].detach(), self._grads[key][i]
-        return self.tokens[i].detach(), self._token_grads(t, [self.tokens[i]])[0]
+            return self.normed[i].detach(), self.grads_of(self.normed, t, cache="ln_1")[i]
+        return self.tokens[i].detach(), self.grads_of([self.tokens[i]], t)[0]
 
-    def _token_grads(self, t: torch.Tensor, tokens: list[torch.Tensor]) -> list[torch.Tensor]:
-        with torch.enable_grad():
-            grads = torch.autograd.grad(self._score(t), tokens, retain_graph=True, allow_unused=True)
-        self._backward += 1
-        return [torch.zeros_like(x) if g is None else g for x, g in zip(tokens, grads)]
+    def features(self, layer: int | str | None, t, grads: bool) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+        """A CNN method's feature map on a ViT: the patch tokens of block ``layer`` (default: the last),
+        taken at the block's first LayerNorm and laid out as (B, D, gh, gw), the "reshape transform"
+        pytorch-grad-cam's users write by hand. Not at the block's output: after the last block only
+        the CLS token reaches the head, so the patch tokens' gradient is 0 there
+        (``token_gradients(at="output")`` shows it)."""
+        i = block_index(self.model, layer)
+        on_grid = [tokens_to_grid(a, self.grid, self.prefix) for a in
+                   (self.token_gradients(i, t) if grads else (self.normed[i].detach(),))]
+        acts, g = at_least_float32(on_grid[0]), at_least_float32(on_grid[1]) if grads else None
+        return f"{self.names[i]}.{self.arch.norm_label}", acts, g
 
     def token_cam(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
                   ) -> CAMResult:
-        """A CNN method of the registry (Grad-CAM, Grad-CAM++, XGrad-CAM,
-        LayerCAM, HiResCAM, Score-CAM, Eigen-CAM, Eigen-Grad-CAM) on the patch
-        tokens of block ``layer`` (default: the last), taken at the block's
-        first LayerNorm and viewed as a (B, D, gh, gw) feature map: the
-        "reshape transform" pytorch-grad-cam's users write by hand. Not at the
-        block's output: after the last block only the CLS token reaches the
-        head, so the patch tokens' gradient is 0 there
-        (``token_gradients(at="output")`` shows it)."""
-        record = get(method, "cam")
-        if record.rule is None and method != "score_cam":
+        """A CNN method of :data:`TOKEN_METHODS` on the patch tokens of block ``layer`` (:meth:`features`)."""
+        if method not in TOKEN_METHODS:
             raise ValueError(f"{method} needs a CNN's layers or head; on ViT tokens choose from {TOKEN_METHODS}")
-        t = self.targets(targets)
-        i = block_index(self.model, layer)
-        if record.backward:
-            tokens, g = self.token_gradients(i, t)
-            grads = at_least_float32(tokens_to_grid(g, self.grid, self.prefix))
-        else:
-            tokens, grads = self.normed[i].detach(), None
-        acts = at_least_float32(tokens_to_grid(tokens, self.grid, self.prefix))
-        if method == "score_cam":
-            from .perturbation import score_weights
-            weights = score_weights(self.model, self.x, acts.to(self.x.dtype), t, **options)
-            raw = rules.weighted(weights.to(acts.dtype)[:, :, None, None], acts)
-        else:
-            assert record.rule is not None
-            raw = record.rule(acts, grads, **options)
-        return self._result(raw, t, f"{self.names[i]}.{self.arch.norm_label}", method)
+        return self.explain(method, layer, targets, **options)
 
-    def grad_cam(self, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
-        r"""Grad-CAM on the patch tokens of block ``layer`` (default: the last),
-        at the block's first LayerNorm (:meth:`token_cam`):
-        :math:`\sum_k \bar g_k A_k` with :math:`\bar g_k` the mean gradient over
-        patches (``raw``, signed; ``map`` takes its positive part)."""
-        return self.token_cam("grad_cam", layer, targets)
 
-    def legrad(self, layer: int | str | None = None, targets: Targets = None,
-               layers: Sequence[int | str] | None = None) -> CAMResult:
-        r"""LeGrad (Bousselham et al. 2024), as torchcam reads it. For each
-        block :math:`l` (default: all), the block's own class score
-        :math:`s^l = \mathrm{head}(\mathrm{LN}(\mathrm{mean}_{tokens} z^l))_c` is
-        differentiated with respect to that block's attention :math:`A^l`:
+# --------------------------------------------------------------------------
+# The methods of their own: attention, the rollouts, LeGrad
+# --------------------------------------------------------------------------
 
-        .. math:: E^l = \mathrm{mean}_{h,\,q}\,\big(\partial s^l/\partial A^l\big)^+,
-                  \qquad \mathrm{LeGrad} = \mathrm{mean}_l\, E^l \text{ over the patch keys}
+def _attention(ex: ViTExplainer, layer: int | str | None = None, targets: Targets = None, head: int | None = None
+               ) -> CAMResult:
+    """Raw attention of the CLS token to the patches at block ``layer``
+    (default: the last), of one ``head`` or averaged over heads. It does
+    not depend on the class: ``targets`` only labels the result."""
+    i = block_index(ex.model, layer)
+    maps = ex.cls_attention()[i]
+    heads = maps.shape[1]
+    if head is not None and not -heads <= head < heads:
+        raise IndexError(f"the model has {heads} heads; head {head} is out of range")
+    raw = maps.mean(1) if head is None else maps[:, head]
+    name = ex.names[i] + ("" if head is None else f" head {head % heads}")
+    return ex.result(raw, ex.targets(targets), name, "attention")
 
-        Attention values are not multiplied in. One backward pass per block,
-        each only through that block. ``layer`` explains one block, ``layers``
-        several; neither: all."""
-        self._need_graph("legrad")
-        self.arch.need_head("legrad")
-        t = self.targets(targets)
-        if layer is not None and layers is not None:
-            raise ValueError("give legrad either layer (one block) or layers (several), not both")
-        layers = [layer] if layer is not None else layers
-        idx = range(len(self.names)) if layers is None else [block_index(self.model, l) for l in layers]
-        maps = []
-        with frozen_eval(self.model), torch.enable_grad():
-            for i in idx:
-                z = self.tokens[i]   # the head on the mean token, put in every token's place
-                assert self.arch.head is not None   # need_head checked it
-                scores = check_logits(self.arch.head(z.mean(1, keepdim=True).expand_as(z)), self.model)
-                (g,) = torch.autograd.grad(self._score(t, scores), self.attentions[i], retain_graph=True)
-                maps.append(g.clamp_min(0).mean((1, 2)))
-                self._backward += 1
-        raw = self._grid(torch.stack(maps).mean(0))
-        label = "all blocks" if layers is None else self.names[idx[0]] if len(idx) == 1 else f"{len(maps)} blocks"
-        return self._result(raw, t, label, "legrad")
 
-    def explain(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
-                ) -> CAMResult:
-        """Any method of :data:`VIT_METHODS` by name, with the one call shape
-        ``(layer, targets, **options)`` (the explorer uses this)."""
-        get(method, "vit")   # unknown names raise KeyError with the choices
-        own = getattr(type(self), method, None)
-        if callable(own):
-            return own(self, layer, targets, **options)
-        return self.token_cam(method, layer, targets, **options)
+def _upto(ex: ViTExplainer, layer: int | str | None) -> tuple[int, str]:
+    """Blocks 0..layer (default: all) for the rollouts, and their label."""
+    if layer in HEAD_FUSIONS:
+        raise TypeError(f"rollout's first argument is the layer (as for every method); "
+                        f"pass head_fusion={layer!r} by name")
+    last = block_index(ex.model, layer)
+    return last + 1, "all blocks" if last == len(ex.names) - 1 else f"blocks 0-{last}"
+
+
+def _rollout(ex: ViTExplainer, layer: int | str | None = None, targets: Targets = None, head_fusion: str = "mean",
+             discard_ratio: float = 0.0) -> CAMResult:
+    """Attention rollout (:func:`rollout_matrix`) through the blocks up to
+    ``layer`` (default: all), CLS row over the patches. Class-agnostic:
+    ``targets`` only labels the result."""
+    ex.arch.need_cls("rollout")
+    n, label = _upto(ex, layer)
+    r = rollout_matrix([a.detach() for a in ex.attentions[:n]], head_fusion, discard_ratio)
+    return ex.result(ex.on_grid(r[:, 0]), ex.targets(targets), label, "rollout")
+
+
+def _gradient_rollout(ex: ViTExplainer, layer: int | str | None = None, targets: Targets = None) -> CAMResult:
+    """Chefer et al. 2021 (:func:`gradient_rollout_matrix`) through the
+    blocks up to ``layer`` (default: all), CLS row over the patches. One
+    backward pass per class (shared with every class-specific method)."""
+    ex.arch.need_cls("gradient_rollout")
+    t = ex.targets(targets)
+    n, label = _upto(ex, layer)
+    grads = ex.attention_gradients(t)
+    r = gradient_rollout_matrix([a.detach() for a in ex.attentions[:n]], grads[:n])
+    return ex.result(ex.on_grid(r[:, 0]), t, label, "gradient_rollout")
+
+
+def _legrad(ex: ViTExplainer, layer: int | str | None = None, targets: Targets = None,
+            layers: Sequence[int | str] | None = None) -> CAMResult:
+    r"""LeGrad (Bousselham et al. 2024), as torchcam reads it. For each
+    block :math:`l` (default: all), the block's own class score
+    :math:`s^l = \mathrm{head}(\mathrm{LN}(\mathrm{mean}_{tokens} z^l))_c` is
+    differentiated with respect to that block's attention :math:`A^l`:
+
+    .. math:: E^l = \mathrm{mean}_{h,\,q}\,\big(\partial s^l/\partial A^l\big)^+,
+              \qquad \mathrm{LeGrad} = \mathrm{mean}_l\, E^l \text{ over the patch keys}
+
+    Attention values are not multiplied in. One backward pass per block,
+    each only through that block. ``layer`` explains one block, ``layers``
+    several; neither: all."""
+    ex.need_graph("legrad")
+    head = ex.arch.need_head("legrad")
+    t = ex.targets(targets)
+    if layer is not None and layers is not None:
+        raise ValueError("give legrad either layer (one block) or layers (several), not both")
+    layers = [layer] if layer is not None else layers
+    idx = range(len(ex.names)) if layers is None else [block_index(ex.model, l) for l in layers]
+    maps = []
+    with frozen_eval(ex.model), torch.enable_grad():
+        for i in idx:
+            z = ex.tokens[i]   # the head on the mean token, put in every token's place
+            scores = check_logits(head(z.mean(1, keepdim=True).expand_as(z)), ex.model)
+            maps.append(ex.grads_of([ex.attentions[i]], t, output=scores)[0].clamp_min(0).mean((1, 2)))
+    raw = ex.on_grid(torch.stack(maps).mean(0))
+    label = "all blocks" if layers is None else ex.names[idx[0]] if len(idx) == 1 else f"{len(maps)} blocks"
+    return ex.result(raw, t, label, "legrad")
 
 
 def attention_map(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
                   head: int | None = None) -> CAMResult:
     """CLS attention to the patches at one block (:meth:`ViTExplainer.attention`),
     one forward pass without autograd."""
-    return ViTExplainer(model, x, differentiable=False).attention(layer, targets, head)
+    return _attention(ViTExplainer(model, x, differentiable=False), layer, targets, head)
 
 
 def rollout(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
             head_fusion: str = "mean", discard_ratio: float = 0.0) -> CAMResult:
     """Attention rollout (:meth:`ViTExplainer.rollout`), one forward pass without autograd."""
-    return ViTExplainer(model, x, differentiable=False).rollout(layer, targets, head_fusion, discard_ratio)
+    return _rollout(ViTExplainer(model, x, differentiable=False), layer, targets, head_fusion, discard_ratio)
 
 
 def gradient_rollout(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
                      ) -> CAMResult:
     """Chefer et al.'s gradient-weighted rollout (:meth:`ViTExplainer.gradient_rollout`)."""
-    return ViTExplainer(model, x).gradient_rollout(layer, targets)
+    return _gradient_rollout(ViTExplainer(model, x), layer, targets)
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None
@@ -305,7 +237,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, 
 def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
            layers: Sequence[int | str] | None = None) -> CAMResult:
     """LeGrad (:meth:`ViTExplainer.legrad`)."""
-    return ViTExplainer(model, x).legrad(layer, targets, layers)
+    return _legrad(ViTExplainer(model, x), layer, targets, layers)
 
 
 def _token_method(name: str):
@@ -330,33 +262,35 @@ eigen_grad_cam = _token_method("eigen_grad_cam")
 
 
 def _vit(name: str, fn, paper: str, url: str, formula: str, backward: bool, class_specific: bool,
-         controls: tuple[str, ...], cost: str, quick: dict | None = None) -> Method:
+         controls: tuple[str, ...], cost: str, quick: dict | None = None, **how) -> Method:
     return register(Method(name=name, family="vit", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
                            class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost,
-                           expensive=bool(quick), quick=quick or {}))
+                           expensive=bool(quick), quick=quick or {}, **how))
 
 
 _vit("attention", attention_map, "Dosovitskiy et al. 2021, An Image is Worth 16x16 Words, ICLR",
      "https://arxiv.org/abs/2010.11929", "A[CLS, patches] of one block (one head, or the mean)",
-     backward=False, class_specific=False, controls=("layer", "head"), cost="1 forward")
+     backward=False, class_specific=False, controls=("layer", "head"), cost="1 forward", run=_attention)
 _vit("rollout", rollout, "Abnar & Zuidema 2020, Quantifying Attention Flow in Transformers, ACL",
      "https://arxiv.org/abs/2005.00928", "R = prod_l rownorm((fuse_h A_l + I) / 2), CLS row",
-     backward=False, class_specific=False, controls=("layer",), cost="1 forward")
+     backward=False, class_specific=False, controls=("layer",), cost="1 forward", run=_rollout)
 _vit("gradient_rollout", gradient_rollout, "Chefer, Gur & Wolf 2021, Generic Attention-model Explainability, ICCV",
      "https://arxiv.org/abs/2103.15679", "R <- R + E_h[(dy/dA * A)^+] R, CLS row",
-     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
+     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward", run=_gradient_rollout)
 _vit("grad_cam", grad_cam, "Selvaraju et al. 2017, Grad-CAM, ICCV (on the tokens of a block)",
      "https://arxiv.org/abs/1610.02391", "Grad-CAM's rule on the patch tokens after the block's first LayerNorm",
-     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward")
+     backward=True, class_specific=True, controls=("layer",), cost="1 forward + 1 backward",
+     rule=get("grad_cam", "cam").rule)
 _vit("legrad", legrad, "Bousselham et al. 2024, LeGrad", "https://arxiv.org/abs/2404.03214",
      "mean over blocks of E_h,q[(ds^l/dA^l)^+]", backward=True, class_specific=True, controls=(),
-     cost="1 forward + 1 backward per block")
+     cost="1 forward + 1 backward per block", run=_legrad)
 
-for _name in TOKEN_METHODS[1:]:
+for _name in TOKEN_METHODS[1:]:   # the CNN record's rule or weights, on a block's tokens
     _cnn = get(_name, "cam")
     _vit(_name, globals()[_name], _cnn.paper + " (on a ViT block's tokens)", _cnn.url, _cnn.formula + ", on tokens",
          backward=_cnn.backward, class_specific=_cnn.class_specific, controls=("layer",),
-         cost=_cnn.cost.replace("K ", "D ").replace("K channels", "D token channels"), quick=_cnn.quick)
+         cost=_cnn.cost.replace("K ", "D ").replace("K channels", "D token channels"), quick=_cnn.quick,
+         rule=_cnn.rule, weights=_cnn.weights)
 
 def __getattr__(name: str):
     # VIT_METHODS, the ViT methods' records by name (the explorer reads controls and class-specificity from

@@ -51,10 +51,11 @@ class ViTArch:
                             "token (it pools its patch tokens); on it use a CNN rule on the tokens "
                             f"({', '.join(TOKEN_METHODS)}) or legrad")
 
-    def need_head(self, method: str) -> None:
+    def need_head(self, method: str) -> Callable[[torch.Tensor], torch.Tensor]:
         if self.head is None:
             raise TypeError(f"{method} needs the model's head on each block's tokens, and this model's head is "
                             "not one cam_helpers knows; use gradient_rollout or grad_cam")
+        return self.head
 
     def prefix(self, attentions: list[torch.Tensor], grid: tuple[int, int]) -> int:
         """How many tokens come before the patches (CLS, distillation, registers), from the attention read."""

@@ -102,6 +102,28 @@ def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch):
     assert smooth.method == "smooth_grad(element_wise_cam)" and smooth.raw.shape == (2, 8, 8)
 
 
+def test_a_method_from_the_models_weights_is_one_record_too(cnn, monkeypatch):
+    """The other kind of record: channel weights read from the model (as CAM, Score-CAM and Ablation-CAM
+    do), ``raw = sum_k w_k A^k``. The explainer core runs it with no method of its own; a wrong record
+    (both a rule and weights, or neither) is refused."""
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+
+    def logit_weights(ex, layer, acts, t, *, power: int = 1):
+        """w_k = (the head's weight of class c on channel k) ** power."""
+        return ch.cams.linear_head(ex.model).weight.detach()[t] ** power
+    ch.register_cam("head_cam", weights=logit_weights, paper="(a test)", url="https://example.org",
+                    formula="w_k = W[c, k] ** power", backward=False, cost="1 forward")
+    x = torch.randn(2, 3, 64, 64)
+    ex = ch.Explainer(cnn, x)
+    assert torch.allclose(ex.head_cam(targets=[1, 4]).raw, ex.cam(targets=[1, 4]).raw, atol=1e-6)
+    assert torch.allclose(ch.head_cam(cnn, x, targets=[1, 4], power=1).raw, ex.cam(targets=[1, 4]).raw, atol=1e-6)
+    assert list(inspect.signature(ch.head_cam).parameters)[4:] == ["power", "reshape", "output"]
+    assert ex.backward_passes == 0 and "head_cam" in dir(ex)
+    for wrong in ({}, {"rule": rules.grad_cam, "weights": logit_weights}):
+        with pytest.raises(ValueError, match="a rule or weights"):
+            ch.register_cam("wrong_cam", paper="", url="", formula="", **wrong)
+
+
 def test_unknown_names_list_the_choices():
     with pytest.raises(KeyError, match="unknown CAM method 'gradcam'.*grad_cam"):
         registry.get("gradcam", "cam")
