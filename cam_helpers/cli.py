@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from . import pixels, registry, vit  # noqa: F401 (pixels and vit register their methods)
+from .methods import pixels, vit  # noqa: F401 (pixels and vit register their methods)
+from . import registry
 from .hooks import LayerNotFoundError, LayerNotReachedError
 
 MODEL_HELP = """what to explain:
@@ -38,13 +39,13 @@ class UsageError(Exception):
 
 def load_model(spec: str, random_weights: bool = False, weights: str | None = None):
     """(model in eval mode, preprocessing source or None, class names or None) for ``--model``."""
-    from . import models
-    from .data import CLASSES
+    from .course import models
+    from .course.data import CLASSES
     if spec in models.COURSE_MODELS:
         model = models.build_course_model(spec) if random_weights else models.load_course_model(spec)
         return model, "course", list(CLASSES)
     if spec in models.OFFLINE_MODELS:
-        from .efficientnet_lite import EfficientNetLite0
+        from .course.efficientnet_lite import EfficientNetLite0
         model = EfficientNetLite0() if random_weights else models.load_imagenet_model(spec)
         return model.eval(), spec, models.imagenet_classes(spec)
     import torchvision
@@ -141,8 +142,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _preprocess(source, args):
-    from .data import IMAGE_SIZE, SHAPES_MEAN, SHAPES_STD
-    from .photos import preprocessing
+    from .course.data import IMAGE_SIZE, SHAPES_MEAN, SHAPES_STD
+    from .course.photos import preprocessing
     size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size[:2]))
     if source == "course":
         return preprocessing(None, size=size or IMAGE_SIZE, mean=args.mean or SHAPES_MEAN, std=args.std or SHAPES_STD)
@@ -173,7 +174,7 @@ def explain(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import models
+    from .course import models
     args = parser().parse_args(argv)
     if args.command == "methods":
         for m in registry.methods():

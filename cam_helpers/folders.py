@@ -25,10 +25,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import pixels, registry, viz, vit  # noqa: F401 (pixels and vit register their methods)
+from .methods import pixels, vit  # noqa: F401 (pixels and vit register their methods)
+from . import registry, viz
 from .core import check_positive
 from .hooks import model_device_dtype
-from .photos import Preprocess, preprocessing, read_rgb
+from .course.photos import Preprocess, preprocessing, read_rgb
 
 CSV_NAME = "explanations.csv"
 CSV_FIELDS = ("file", "class", "class_name", "probability", "logit", "method", "layer", "png")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 from torch import nn
 
-from .photos import preprocessing, read_rgb
+from .course.photos import preprocessing, read_rgb
 from .vit_models import read
 from .widgets import CAMExplorer, ViTExplorer
 

@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from . import registry
-from .cams import CAMResult, Explainer
+from .methods.cams import CAMResult, Explainer
 from .core import check_logits
 from .layers import candidate_layers, default_target_layer
-from .vit import ViTExplainer
+from .methods.vit import ViTExplainer
 from .viz import overlay
 
 

@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .core import check_positive, classify
-from .hooks import frozen_eval
-from .speed import auto_batch, channels_last
+from ..core import check_positive, classify
+from ..hooks import frozen_eval
+from ..speed import auto_batch, channels_last
 
 
 def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> torch.Tensor:

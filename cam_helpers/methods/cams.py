@@ -26,13 +26,13 @@ import torch
 from torch import nn
 
 from . import rules
-from .adapters import as_feature_map, layout, reshaped_layout
-from .core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, check_input, check_logits, check_positive,
+from ..adapters import as_feature_map, layout, reshaped_layout
+from ..core import (CAMResult, NotAGAPModelError, Targets, at_least_float32, check_input, check_logits, check_positive,
                    normalize, refuse_score, relu_map, resolve_targets, upsample, with_output)
 from .explainer import ExplainerCore
-from .hooks import LayerRef, capture, resolve_layer
-from .layers import candidate_layers, gap_head, known_target_layer, linear_head
-from .registry import Method, names, register
+from ..hooks import LayerRef, capture, resolve_layer
+from ..layers import candidate_layers, gap_head, known_target_layer, linear_head
+from ..registry import Method, names, register
 
 __all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
            "linear_head", "normalize", "register_cam", "resolve_targets", "upsample"]

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import torch
 
 from . import rules
-from .core import CAMResult, Targets, cam_result, check_logits, is_score, logits_of, resolve_targets, target_labels, \
+from ..core import CAMResult, Targets, cam_result, check_logits, is_score, logits_of, resolve_targets, target_labels, \
     target_scores
-from .registry import get, names
+from ..registry import get, names
 
 
 class ExplainerCore:

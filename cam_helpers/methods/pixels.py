@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import (CAMResult, Targets, check_input, check_logits, check_positive, classify, is_score, normalize,
+from ..core import (CAMResult, Targets, check_input, check_logits, check_positive, classify, is_score, normalize,
                    refuse_score, relu_map, resolve_targets, target_labels, target_scores, upsample)
 from .guided import guided_relus
-from .hooks import LayerRef, frozen_eval
-from .registry import Method, lookup, methods, register
-from .speed import auto_batch
+from ..hooks import LayerRef, frozen_eval
+from ..registry import Method, lookup, methods, register
+from ..speed import auto_batch
 
 
 def abs_max_map(raw: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:

@@ -23,9 +23,9 @@ import torch
 from PIL import Image, ImageOps
 
 from . import efficientnet_lite as lite
-from .core import check_positive
+from ..core import check_positive
 
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
+IMAGES_DIR = Path(__file__).resolve().parents[2] / "data" / "images"
 BOXES = IMAGES_DIR / "boxes.json"
 
 
@@ -280,8 +280,8 @@ def grid_pointing_game(model: torch.nn.Module, explain: Callable, images: Sequen
 
     ``explain(model, x, layer=None, targets=...)`` is any method of the
     course. Returns (arrangements, tiles) scores; ``.mean()`` is the GPG score."""
-    from .hooks import model_device_dtype
-    from .metrics import energy_pointing_game
+    from ..hooks import model_device_dtype
+    from ..evaluate.metrics import energy_pointing_game
     n = grid * grid
     device = model_device_dtype(model)[0]
     rows = []

@@ -28,11 +28,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .core import CAMResult, Targets, check_input, check_logits
-from .adapters import Layout, as_feature_map
-from .hooks import HookSession, LayerNotFoundError, frozen_eval
-from .registry import get
-from .vit_models import probabilities_hook, read, unfused
+from ..core import CAMResult, Targets, check_input, check_logits
+from ..adapters import Layout, as_feature_map
+from ..hooks import HookSession, LayerNotFoundError, frozen_eval
+from ..registry import get
+from ..vit_models import probabilities_hook, read, unfused
 
 # --------------------------------------------------------------------------
 # The model's geometry

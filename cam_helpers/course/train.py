@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from . import models
 from .data import ShapesDataset, imagenet_transform, normalise
-from .hooks import frozen_eval
-from .speed import channels_last
+from ..hooks import frozen_eval
+from ..speed import channels_last
 
 # Course models train at these settings; the manifest records what was used.
 DEFAULTS = {"shapes_cnn": dict(epochs=8, train_size=20_000, lr=3e-3, weight_decay=1e-4),

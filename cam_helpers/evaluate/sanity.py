@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import CAMResult, Targets, check_input, upsample
+from ..core import CAMResult, Targets, check_input, upsample
 from .stats import spearman
 
 

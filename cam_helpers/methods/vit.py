@@ -24,14 +24,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .core import CAMResult, Targets, at_least_float32, check_input, check_logits, relu_map
+from ..core import CAMResult, Targets, at_least_float32, check_input, check_logits, relu_map
 from .explainer import ExplainerCore
-from .hooks import frozen_eval
-from .registry import Method, get, methods, register
+from ..hooks import frozen_eval
+from ..registry import Method, get, methods, register
 from .vit_attention import (HEAD_FUSIONS, attention_probs, attentions, block_index, block_names, blocks,
                             capture_attention, discard_lowest, fuse_heads, gradient_rollout_matrix, grid_shape,
                             on_tokens, rollout_matrix, tokens_to_grid)
-from .vit_models import TOKEN_METHODS
+from ..vit_models import TOKEN_METHODS
 
 __all__ = ["HEAD_FUSIONS", "TOKEN_METHODS", "VIT_METHODS", "ViTExplainer", "attention_map", "attention_probs",
            "attentions", "block_names", "blocks", "capture_attention", "discard_lowest", "eigen_cam",

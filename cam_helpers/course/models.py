@@ -35,7 +35,7 @@ from torch import nn
 from . import efficientnet_lite as lite
 from .data import CLASSES, IMAGE_SIZE
 
-MODELS_DIR = Path(os.environ.get("CAM_HELPERS_MODELS", Path(__file__).resolve().parent.parent / "data" / "models"))
+MODELS_DIR = Path(os.environ.get("CAM_HELPERS_MODELS", Path(__file__).resolve().parents[2] / "data" / "models"))
 MANIFEST = "manifest.json"
 OFFLINE_MODELS = ("efficientnet_lite0",)   # ImageNet weights that ship with the course's requirements
 TORCHVISION_MODELS = ("resnet18", "resnet50", "vgg16", "vit_b_16")

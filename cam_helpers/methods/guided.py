@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .hooks import model_lock
+from ..hooks import model_lock
 
 
 class _GuidedClamp(torch.autograd.Function):

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import CAMResult
-from .hooks import model_device_dtype
+from ..core import CAMResult
+from ..hooks import model_device_dtype
 from .metrics import confidence_change, energy_pointing_game, insertion_deletion, iou, pointing_game
 
 METRICS = ("pointing_game", "energy", "iou", "insertion_auc", "deletion_auc", "average_drop", "increase")

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import Targets, check_input, check_positive, classify, resolve_targets
-from .hooks import frozen_eval
-from .speed import BATCH_BUDGET, fast_inference
+from ..core import Targets, check_input, check_positive, classify, resolve_targets
+from ..hooks import frozen_eval
+from ..speed import BATCH_BUDGET, fast_inference
 from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
 
 
