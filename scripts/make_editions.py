@@ -98,6 +98,12 @@ def assign(source: Path, out: Path, generate: bool = False) -> Path:
     return result
 
 
+# What the solution edition says of itself, and what the student edition says instead.
+TEACHERS_SENTENCE = re.compile(r"In\s+this\s+edition\s+the\s+solutions\s+and\s+their\s+tests\s+follow\.")
+STUDENTS_SENTENCE = ("In this edition you write each answer in its `# TODO` cell; the public tests follow it, "
+                     "and the solutions are in the teacher's edition.")
+
+
 def without_nbval(source: str) -> str:
     """A cell's source without its ``# NBVAL_`` marker lines (the student edition has no nbval markers)."""
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("# NBVAL_"))
@@ -118,6 +124,7 @@ def student_notebook(path: Path, stem: str):
         cell.id = f"{stem[:2]}-{i:03d}"
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
+            cell.source = TEACHERS_SENTENCE.sub(STUDENTS_SENTENCE, cell.source)
             continue
         lines = without_nbval(cell.source).splitlines()
         if "otter_answer_cell" in cell.metadata.get("tags", []):

@@ -61,6 +61,9 @@ def test_three_graded_exercises_with_public_and_hidden_tests(path):
     assert all(f'grader.check("{name}")' in code for name in found)
     assert "# BEGIN SOLUTION" not in code and "# HIDDEN" not in code
     assert not any(c.get("outputs") for c in student.cells if c.cell_type == "code")
+    text = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+    assert "solutions and their tests follow" not in " ".join(text.split())   # the teacher's edition says that
+    assert "the solutions are in the teacher's edition" in " ".join(text.split())
 
 
 def test_hidden_tests_stay_out_of_the_student_edition(autograder):
