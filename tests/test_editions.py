@@ -66,6 +66,36 @@ def test_three_graded_exercises_with_public_and_hidden_tests(path):
     assert "the solutions are in the teacher's edition" in " ".join(text.split())
 
 
+def _solution_expressions(path: Path) -> set[str]:
+    """What a solution computes, statement by statement: each line of a solution block (the right-hand
+    side of an assignment), 20 characters or more; prints and comments are not solutions."""
+    found = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
+            for line in cell.source.split("# END SOLUTION")[0].splitlines()[1:]:
+                line = line.strip()
+                if line and not line.startswith(("#", "print(")):
+                    expr = line.split(" = ", 1)[-1].strip()
+                    if len(expr) >= 20:
+                        found.add(expr)
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_no_public_test_holds_a_solution(path):
+    """The leak scan: a student edition's public tests (what a learner can open) contain none of the
+    solution's statements; the checks that recompute the answer are hidden tests."""
+    solution = _solution_expressions(path)
+    assert solution, f"{path.name}: no solution statements found"
+    for test in sorted((STUDENT / "tests" / path.stem).glob("*.py")):
+        namespace: dict = {}
+        exec(test.read_text(), namespace)
+        public = "\n".join(case["code"] for suite in namespace["test"]["suites"] for case in suite["cases"]
+                           if not case["hidden"])
+        leaked = sorted(e for e in solution if e in public)
+        assert not leaked, f"{path.stem}/{test.name}: its public tests hold the solution: {leaked}"
+
+
 def test_hidden_tests_stay_out_of_the_student_edition(autograder):
     for stem, dist in autograder.items():
         for test in (STUDENT / "tests" / stem).glob("*.py"):
