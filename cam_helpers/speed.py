@@ -16,6 +16,7 @@ from .hooks import frozen_eval
 # per image grows with the batch once activations outgrow the caches (for a
 # ResNet-50 at 224x224 on 2 cores, ~45 ms an image at 8, ~80 ms at 64).
 BATCH_BUDGET = 8 * 3 * 224 * 224
+ABLATION_BATCH = 64   # Ablation-CAM: ablated copies of one image's feature map per pass through the layers after it
 
 
 def auto_batch(x: torch.Tensor, batch_size: int | None) -> int:

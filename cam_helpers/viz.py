@@ -105,6 +105,28 @@ def show_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int 
     return fig
 
 
+def forest(intervals, *, zero: float | None = 0.0, xlabel: str = "", title: str = "", ax=None, atol: float = 1e-6):
+    """A forest plot: one row per name of ``intervals`` (a dict of ``(mean, low, high)``, such as
+    :class:`~cam_helpers.stats.Interval`), its mean a dot and its interval a bar, and a dotted line at
+    ``zero`` (for paired differences: no difference). A row whose interval contains ``zero`` (to ``atol``: two
+    methods that make the same map differ by rounding only) is grey: the data cannot tell which way it goes.
+    Returns the axes."""
+    names = list(intervals)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
+    for row, name in enumerate(names):
+        mean, low, high = (float(v) for v in tuple(intervals[name])[:3])
+        color = "C0" if zero is None or not low - atol <= zero <= high + atol else "grey"
+        ax.plot([low, high], [row, row], color=color, lw=2, solid_capstyle="butt")
+        ax.plot([mean], [row], "o", color=color, ms=5)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    if zero is not None:
+        ax.axvline(zero, color="black", lw=0.8, ls=":")
+    ax.set(xlabel=xlabel, title=title)
+    return ax
+
+
 def topk(logits: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k (probabilities, classes) of one image's logits (K,) or (1, K)."""
     probs = logits.detach().reshape(-1).softmax(0)

@@ -104,6 +104,10 @@ STUDENTS_SENTENCE = ("In this edition you write each answer in its `# TODO` cell
                      "and the solutions are in the teacher's edition.")
 
 
+# After each "Predict before you run" prompt: an answer cell; the teacher's edition adds what the run shows.
+MODEL_ANSWER = "**What the run shows** (teacher's edition):"
+
+
 def without_nbval(source: str) -> str:
     """A cell's source without its ``# NBVAL_`` marker lines (the student edition has no nbval markers)."""
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("# NBVAL_"))
@@ -124,7 +128,7 @@ def student_notebook(path: Path, stem: str):
         cell.id = f"{stem[:2]}-{i:03d}"
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
-            cell.source = TEACHERS_SENTENCE.sub(STUDENTS_SENTENCE, cell.source)
+            cell.source = TEACHERS_SENTENCE.sub(STUDENTS_SENTENCE, cell.source).split(MODEL_ANSWER)[0].rstrip()
             continue
         lines = without_nbval(cell.source).splitlines()
         if "otter_answer_cell" in cell.metadata.get("tags", []):

@@ -96,6 +96,21 @@ def test_no_public_test_holds_a_solution(path):
         assert not leaked, f"{path.stem}/{test.name}: its public tests hold the solution: {leaked}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_every_prediction_has_an_answer_cell_and_the_model_answer_stays_with_the_teacher(path):
+    """Each "Predict before you run" prompt is followed by a cell for the learner's prediction; the teacher's
+    edition adds what the run shows, the student edition leaves the cell to the learner."""
+    for cells, teacher in ((nbformat.read(path, as_version=4).cells, True),
+                           (nbformat.read(STUDENT / path.name, as_version=4).cells, False)):
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "markdown" and cell.source.startswith("**Predict before you run.**"):
+                answer = cells[i + 1].source
+                assert answer.startswith("**Your prediction:**"), f"{path.name}, cell {i}: no answer cell"
+                assert (make_editions.MODEL_ANSWER in answer) == teacher, f"{path.name}, cell {i + 1}"
+    student = "\n".join(c.source for c in nbformat.read(STUDENT / path.name, as_version=4).cells)
+    assert "What the run shows" not in student
+
+
 def test_hidden_tests_stay_out_of_the_student_edition(autograder):
     for stem, dist in autograder.items():
         for test in (STUDENT / "tests" / stem).glob("*.py"):

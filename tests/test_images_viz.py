@@ -100,3 +100,16 @@ def test_figures_build():
     assert len(fig2.axes) == 4
     fig3 = show_grid([img, np.random.rand(8, 8)], ["a", "b"], colorbar=True)
     assert len(fig3.axes) == 3   # two panels and one shared colourbar
+
+
+def test_a_forest_plot_greys_the_intervals_that_contain_zero():
+    import matplotlib.pyplot as plt
+    from cam_helpers.evaluate.stats import Interval
+    ax = viz.forest({"above": Interval(0.3, 0.1, 0.5), "spans zero": Interval(0.05, -0.1, 0.2),
+                     "below": (-0.4, -0.6, -0.2), "rounding": (1e-9, 1e-9, 2e-9)}, xlabel="difference")
+    bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    assert [tuple(b.get_xdata()) for b in bars] == [(0.1, 0.5), (-0.1, 0.2), (-0.6, -0.2), (1e-9, 2e-9)]
+    assert [b.get_color() for b in bars] == ["C0", "grey", "C0", "grey"]   # a rounding-sized gap is no gap
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["above", "spans zero", "below", "rounding"]
+    assert any(line.get_linestyle() == ":" for line in ax.lines)   # the zero line
+    plt.close(ax.figure)

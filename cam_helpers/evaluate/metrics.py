@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core import Targets, check_input, check_positive, classify, resolve_targets
+from ..core import Targets, check_input, check_positive, classify, resolve_targets, target_scores
 from ..hooks import frozen_eval
 from ..speed import BATCH_BUDGET, fast_inference
 from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
@@ -134,7 +134,7 @@ def box_localisation(maps: torch.Tensor, boxes, threshold: float = 0.15) -> torc
 # --------------------------------------------------------------------------
 
 def _probabilities(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return classify(model, x).softmax(1).gather(1, targets[:, None])[:, 0]
+    return target_scores(classify(model, x).softmax(1), targets)
 
 
 def blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
@@ -267,6 +267,6 @@ def confidence_change(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, tar
     with torch.no_grad(), frozen_eval(model):
         logits = classify(model, x)
         t = resolve_targets(targets, logits)
-        y = logits.softmax(1).gather(1, t[:, None])[:, 0]
+        y = target_scores(logits.softmax(1), t)
         o = _probabilities(model, x * maps[:, None], t)
     return F.relu(y - o) / y, o > y

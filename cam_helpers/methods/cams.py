@@ -33,6 +33,7 @@ from .explainer import ExplainerCore
 from ..hooks import LayerRef, capture, resolve_layer
 from ..layers import candidate_layers, gap_head, known_target_layer, linear_head
 from ..registry import Method, names, register
+from ..speed import ABLATION_BATCH
 
 __all__ = ["CAMResult", "Explainer", "NotAGAPModelError", "Targets", "check_input", "check_logits", "check_positive",
            "linear_head", "normalize", "register_cam", "resolve_targets", "upsample"]
@@ -142,7 +143,7 @@ def score_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch
                          skip_constant=skip_constant, progress=progress)
 
 
-def ablation_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch_size: int = 64,
+def ablation_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch_size: int = ABLATION_BATCH,
                          skip_constant: bool = True, progress: bool | None = None) -> torch.Tensor:
     r"""Ablation-CAM (Desai & Ramaswamy 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)`,
     :math:`w_k^c = (y^c - y^c_k) / y^c` with :math:`y^c_k` the score when channel k

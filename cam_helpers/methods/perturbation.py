@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..core import check_positive, classify
+from ..core import check_positive, classify, target_scores
 from ..hooks import frozen_eval
-from ..speed import auto_batch, channels_last
+from ..speed import ABLATION_BATCH, auto_batch, channels_last
 
 
 def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> torch.Tensor:
@@ -132,7 +132,7 @@ def head_logits(model: nn.Module, layer: nn.Module, x1: torch.Tensor, acts: torc
 
 
 def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: torch.Tensor,
-                     logits: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 64,
+                     logits: torch.Tensor, targets: torch.Tensor, *, batch_size: int = ABLATION_BATCH,
                      skip_constant: bool = True, progress: bool | None = None) -> torch.Tensor:
     r"""Ablation-CAM channel weights (Desai & Ramaswamy 2020, eq. 4), (B, K):
     the relative drop of the class score when channel k is set to zero,
@@ -149,7 +149,7 @@ def ablation_weights(model: nn.Module, layer: nn.Module, x: torch.Tensor, acts: 
     check_positive(batch_size=batch_size)
     batch_size = int(batch_size)
     keep = _channels(acts, skip_constant, None)
-    y = logits.gather(1, targets[:, None])[:, 0]
+    y = target_scores(logits, targets)
     ablated = y[:, None].expand(acts.shape[:2]).clone()
     bar = _bar(int(keep.sum()), progress, "Ablation-CAM")
     with frozen_eval(model), torch.no_grad():

@@ -193,7 +193,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
     attr = torch.zeros_like(x)
     logits, t = _clean_logits(model, x, targets)
     refuse_score(t, "occlusion")
-    y = logits.gather(1, t[:, None])[:, 0]
+    y = target_scores(logits, t)
     with torch.no_grad(), frozen_eval(model):
         for k in range(b):
             total = torch.zeros(h, w, device=x.device, dtype=x.dtype)
