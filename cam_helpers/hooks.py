@@ -328,9 +328,13 @@ class capture(HookSession):
         further back than needed."""
         self.check_reached()
         names = list(self.layers)
-        grads = torch.autograd.grad(score, [self.activations[n] for n in names],
-                                    retain_graph=retain_graph, allow_unused=True)
-        return {n: torch.zeros_like(self.activations[n]) if g is None else g for n, g in zip(names, grads)}
+        return dict(zip(names, grads_or_zeros(score, [self.activations[n] for n in names], retain_graph)))
+
+
+def grads_or_zeros(score: torch.Tensor, tensors: list[torch.Tensor], retain_graph: bool = False) -> list[torch.Tensor]:
+    """d(score)/d(each of ``tensors``) by ``torch.autograd.grad``; zeros where the score does not depend on one."""
+    found = torch.autograd.grad(score, tensors, retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(a) if g is None else g for a, g in zip(tensors, found)]
 
 
 # --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import torch
 from . import rules
 from ..core import CAMResult, Targets, cam_result, check_logits, is_score, logits_of, resolve_targets, target_labels, \
     target_scores
+from ..hooks import grads_or_zeros
 from ..registry import get, names
 
 
@@ -70,9 +71,8 @@ class ExplainerCore:
             return self._grads[key]
         with torch.enable_grad():   # the caller may be inside torch.no_grad()
             score = target_scores(self.output if output is None else output, t).sum()   # images are independent
-            found = torch.autograd.grad(score, list(tensors), retain_graph=True, allow_unused=True)
+            grads = grads_or_zeros(score, list(tensors), retain_graph=True)
         self._backward += 1
-        grads = [torch.zeros_like(a) if g is None else g for a, g in zip(tensors, found)]
         if key is not None:
             self._grads[key] = grads
         return grads

@@ -114,10 +114,9 @@ class ViTExplainer(ExplainerCore):
         the CLS token reaches the head, so the patch tokens' gradient is 0 there
         (``token_gradients(at="output")`` shows it)."""
         i = block_index(self.model, layer)
-        on_grid = [tokens_to_grid(a, self.grid, self.prefix) for a in
-                   (self.token_gradients(i, t) if grads else (self.normed[i].detach(),))]
-        acts, g = at_least_float32(on_grid[0]), at_least_float32(on_grid[1]) if grads else None
-        return f"{self.names[i]}.{self.arch.norm_label}", acts, g
+        tokens, g = self.token_gradients(i, t) if grads else (self.normed[i].detach(), None)
+        as_map = lambda a: at_least_float32(tokens_to_grid(a, self.grid, self.prefix))   # noqa: E731
+        return f"{self.names[i]}.{self.arch.norm_label}", as_map(tokens), None if g is None else as_map(g)
 
     def token_cam(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
                   ) -> CAMResult:
