@@ -37,7 +37,7 @@ def pytest_runtest_call(item):
 PURPOSE = {
     "test_oracle.py": "oracle", "test_oracle_family.py": "oracle", "test_fuzz.py": "fuzz",
     "test_editions.py": "editions", "test_browser.py": "browser", "test_install.py": "install",
-    "test_colab.py": "install", "test_benchmark.py": "benchmark",
+    "test_colab.py": "install", "test_benchmark.py": "benchmark", "test_site.py": "site",
 }
 # Unit-test files too slow for the fast loop (20 s and more each on the 2-core CPU: the ViT track builds
 # vit_b_16, metrics_eval starts torchrun, export runs the command line in a fresh process and on timm and

@@ -26,6 +26,10 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import CodeType, ModuleType
+from typing import Any
 
 from . import registry
 from .core import with_output
@@ -44,18 +48,19 @@ MOVED = {f"{__name__}.{m}": f"{__name__}.{wing}.{m}" for wing, ms in {
 class _ShortNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports ``cam_helpers.<module>`` as the wing's module itself: one module object under two names."""
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+                  ) -> ModuleSpec | None:
         return importlib.util.spec_from_loader(fullname, self) if fullname in MOVED else None
 
-    def create_module(self, spec):
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
         module = importlib.import_module(MOVED[spec.name])
         spec.loader_state = module.__spec__   # importlib sets the alias's spec on it next: put its own back
         return module
 
-    def exec_module(self, module):
+    def exec_module(self, module: Any) -> None:
         module.__spec__ = module.__spec__.loader_state
 
-    def get_code(self, fullname):
+    def get_code(self, fullname: str) -> CodeType:
         """What ``python -m cam_helpers.train`` runs: the wing's module, as ``__main__``."""
         return compile(f"import runpy\nrunpy.run_module({MOVED[fullname]!r}, run_name='__main__', alter_sys=True)\n",
                        f"<{fullname}>", "exec")
@@ -75,7 +80,7 @@ _NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize",
           "with_output"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The live part of the namespace: one name per registered CAM method, METHODS and __all__, read from
     # the registry on each access (a new record needs no edit here, and no re-import).
     if name == "METHODS":

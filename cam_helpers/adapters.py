@@ -12,7 +12,9 @@ regions for 2 images), attention heads (B, heads, N, d).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -88,7 +90,7 @@ def as_feature_map(t: torch.Tensor, where: Layout) -> torch.Tensor:
     return t[:, where.prefix:].transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w)
 
 
-def reshaped_layout(reshape, name: str, t: torch.Tensor, batch: int) -> Layout:
+def reshaped_layout(reshape: Callable[[torch.Tensor], Any], name: str, t: torch.Tensor, batch: int) -> Layout:
     """The layout of layer ``name``'s output ``t`` read by the user's ``reshape`` function, which must give
     (B, C, h, w) for the batch; else a ``ValueError`` that shows what it gave."""
     m = reshape(t)

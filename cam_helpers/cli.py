@@ -16,12 +16,16 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .methods import pixels, vit  # noqa: F401 (pixels and vit register their methods)
 from . import registry
 from .hooks import LayerNotFoundError, LayerNotReachedError
+
+if TYPE_CHECKING:
+    from .course.photos import Preprocess
 
 MODEL_HELP = """what to explain:
   efficientnet_lite0        the shipped ImageNet model (works offline)
@@ -37,7 +41,8 @@ class UsageError(Exception):
     """A bad argument: printed as one line, exit status 2."""
 
 
-def load_model(spec: str, random_weights: bool = False, weights: str | None = None):
+def load_model(spec: str, random_weights: bool = False, weights: str | None = None
+               ) -> tuple[torch.nn.Module, Any, list[str] | None]:
     """(model in eval mode, preprocessing source or None, class names or None) for ``--model``."""
     from .course import models
     from .course.data import CLASSES
@@ -92,14 +97,14 @@ def load_model(spec: str, random_weights: bool = False, weights: str | None = No
                      "and no such file")
 
 
-def _weights(model, weights: str | None):
+def _weights(model: torch.nn.Module, weights: str | None) -> torch.nn.Module:
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     return model
 
 
-def _timm_labels(model) -> list[str] | None:
+def _timm_labels(model: torch.nn.Module) -> list[str] | None:
     try:
         from timm.data import ImageNetInfo, infer_imagenet_subset
         subset = infer_imagenet_subset(model)
@@ -141,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _preprocess(source, args):
+def _preprocess(source: Any, args: argparse.Namespace) -> Preprocess:
     from .course.data import IMAGE_SIZE, SHAPES_MEAN, SHAPES_STD
     from .course.photos import preprocessing
     size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size[:2]))
@@ -150,7 +155,7 @@ def _preprocess(source, args):
     return preprocessing(source, size=size, mean=args.mean, std=args.std)
 
 
-def explain(args) -> int:
+def explain(args: argparse.Namespace) -> int:
     from .folders import explain_folder
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder} is not a folder")

@@ -11,12 +11,16 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .hooks import model_device_dtype
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 # Class indices (one, or one per image), None for each image's predicted
 # class, or a callable on the model's output returning one score per image.
@@ -34,17 +38,17 @@ class NotAGAPModelError(ValueError):
 class CAMResult:
     """What every method of the package returns (CAM, pixel and ViT alike).
 
-    raw: the method's own quantity, **signed**, before any final ReLU: the
+    :raw: the method's own quantity, **signed**, before any final ReLU: the
         paper's map at the layer's or patch grid's resolution, (B, h, w), or
         the attribution of every input value, (B, C, H, W), for pixel methods.
-    map: (B, H, W) at input size, in [0, 1]: ``to_map(raw, size)`` of the
+    :map: (B, H, W) at input size, in [0, 1]: ``to_map(raw, size)`` of the
         method's record (:mod:`cam_helpers.registry`). For the CAMs and the
         ViT methods ``normalize(upsample(relu(raw)))``: the positive
         evidence; for gradients the largest absolute value over channels.
-    targets: (B,) the class explained for each image.
-    logits: (B, K) the model's output for the batch (detached).
-    layer: the captured layer's dotted name ("input" for pixel methods).
-    method: the method's name.
+    :targets: (B,) the class explained for each image.
+    :logits: (B, K) the model's output for the batch (detached).
+    :layer: the captured layer's dotted name ("input" for pixel methods).
+    :method: the method's name.
     """
 
     raw: torch.Tensor
@@ -71,12 +75,12 @@ def normalize(maps: torch.Tensor) -> torch.Tensor:
     return torch.where(real, (flat - lo) / safe, torch.zeros_like(flat)).view_as(maps)
 
 
-def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of (B, h, w) maps to (B, *size)."""
+def upsample(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of (B, h, w) maps to ``(B, *size)``."""
     return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
-def check_positive(**values) -> None:
+def check_positive(**values: object) -> None:
     """Raise ``ValueError`` naming each argument that is not a positive whole
     number (``None`` passes: it means "the default")."""
     for name, v in values.items():
@@ -84,7 +88,7 @@ def check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive whole number, got {v!r}")
 
 
-def logits_of(out) -> torch.Tensor | None:
+def logits_of(out: Any) -> torch.Tensor | None:
     """The (B, classes) logits in a model's output, or None: the output itself when it is a 2-D tensor;
     its ``.logits`` (Hugging Face's ``ModelOutput``: ``ViTForImageClassification`` and the like); the
     ``"logits"`` entry of a dict; the first element of a tuple or list (models that also return features)."""
@@ -121,10 +125,10 @@ class WithOutput(nn.Module):
         if self.__dict__.get("_cam_ready"):   # nn.Module.__init__ would otherwise put the model in train mode
             self.__dict__["_cam_inner"].training = mode
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.read_output(self.__dict__["_cam_inner"](*args, **kwargs))
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
         except AttributeError:
@@ -145,7 +149,7 @@ def with_output(model: nn.Module, output: Callable | None) -> nn.Module:
     return WithOutput(model, output)
 
 
-def is_logits(out) -> bool:
+def is_logits(out: Any) -> bool:
     return logits_of(out) is not None
 
 
@@ -154,7 +158,7 @@ def classify(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return check_logits(model(x), model)
 
 
-def check_logits(out, model: nn.Module | None) -> torch.Tensor:
+def check_logits(out: Any, model: nn.Module | None) -> torch.Tensor:
     """The (B, classes) logits in the model's output (:func:`logits_of`), or a clear error."""
     logits = logits_of(out)
     if logits is not None:
@@ -167,12 +171,12 @@ def check_logits(out, model: nn.Module | None) -> torch.Tensor:
                     "the model so that its forward returns the logits.")
 
 
-def is_score(targets) -> bool:
+def is_score(targets: object) -> TypeIs[Callable[..., Any]]:
     """Whether ``targets`` is a callable score rather than class indices."""
     return callable(targets) and not isinstance(targets, torch.Tensor)
 
 
-def target_scores(output, targets) -> torch.Tensor:
+def target_scores(output: Any, targets: torch.Tensor | Callable[..., torch.Tensor]) -> torch.Tensor:
     """(B,) the score each image's explanation is about: its target class's
     logit, or ``targets(output)`` for a callable score."""
     if is_score(targets):
@@ -185,20 +189,21 @@ def target_scores(output, targets) -> torch.Tensor:
     return check_logits(output, None).gather(1, targets[:, None])[:, 0]
 
 
-def target_labels(targets, batch: int, device=None) -> torch.Tensor:
+def target_labels(targets: torch.Tensor | Callable[..., torch.Tensor], batch: int,
+                  device: torch.device | str | None = None) -> torch.Tensor:
     """``CAMResult.targets``: the class indices, or :data:`SCORE_TARGET` for a callable score."""
     if is_score(targets):
         return torch.full((batch,), SCORE_TARGET, dtype=torch.long, device=device)
     return targets
 
 
-def refuse_score(targets, method: str) -> None:
+def refuse_score(targets: object, method: str) -> None:
     if is_score(targets):
         raise TypeError(f"{method} explains class indices (it uses the class's logits or weights directly); "
                         "callable targets work with the gradient methods")
 
 
-def check_input(model: nn.Module, x) -> torch.Tensor:
+def check_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Validate a batch for ``model`` and move it to the model's device."""
     if torch.is_inference_mode_enabled():
         raise RuntimeError("cam_helpers was called inside torch.inference_mode(), where no gradient can flow and "
@@ -229,7 +234,13 @@ def check_input(model: nn.Module, x) -> torch.Tensor:
     return x.to(device=device, dtype=dtype)
 
 
-def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: bool = False):
+@overload
+def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: Literal[False] = False) -> torch.Tensor: ...
+@overload
+def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: bool
+                    ) -> torch.Tensor | Callable[..., torch.Tensor]: ...
+def resolve_targets(targets: Targets, logits: torch.Tensor, allow_score: bool = False
+                    ) -> torch.Tensor | Callable[..., torch.Tensor]:
     """(B,) long tensor of classes: ``None`` -> predicted, int -> every image,
     sequence -> one per image. Out-of-range classes raise ``IndexError``.
     A callable score passes through unchanged where ``allow_score``."""
@@ -270,7 +281,8 @@ def relu_map(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return normalize(upsample(F.relu(raw), size))
 
 
-def cam_result(raw: torch.Tensor, size, targets, logits, layer: str, method: str) -> CAMResult:
+def cam_result(raw: torch.Tensor, size: tuple[int, int], targets: torch.Tensor, logits: torch.Tensor, layer: str,
+               method: str) -> CAMResult:
     """A :class:`CAMResult` of a map on a grid: ``map = relu_map(raw, size)``."""
     raw = raw.detach()
     return CAMResult(raw, relu_map(raw, size), targets, logits.detach(), layer, method)

@@ -1,5 +1,5 @@
 """Explain a folder of photos and save the maps: the work behind
-``python -m cam_helpers explain``.
+``python -m cam_helpers explain``::
 
     summary = explain_folder(model, "my_photos", out="maps", method="grad_cam",
                              preprocess=ch.photos.preprocessing("efficientnet_lite0"),
@@ -20,14 +20,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
 from .methods import pixels, vit  # noqa: F401 (pixels and vit register their methods)
 from . import registry, viz
-from .core import check_positive
+from .core import CAMResult, Targets, check_positive
 from .hooks import model_device_dtype
 from .course.photos import Preprocess, preprocessing, read_rgb
 
@@ -78,9 +80,10 @@ def _read(path: Path) -> tuple:
 
 
 def explain_folder(model: nn.Module, folder: str | Path, out: str | Path | None = None, method: str = "grad_cam", *,
-                   layer=None, targets=None, preprocess: Preprocess | None = None, batch_size: int = 4,
+                   layer: str | int | nn.Module | None = None, targets: Targets = None,
+                   preprocess: Preprocess | None = None, batch_size: int = 4,
                    class_names: Sequence[str] | None = None, raw: bool = False, progress: bool = True,
-                   **options) -> FolderSummary:
+                   **options: Any) -> FolderSummary:
     """Explain every photo in ``folder`` with ``method`` (any registered name:
     ``ch.METHODS``, the pixel and ViT methods too), ``batch_size`` photos per
     call (4: on the 2-core CPU larger batches were slower per photo, 0.7x a
@@ -129,7 +132,8 @@ def explain_folder(model: nn.Module, folder: str | Path, out: str | Path | None 
     return summary
 
 
-def _rows(result, batch, png_names, out: Path | None, class_names, raw: bool) -> list[dict]:
+def _rows(result: CAMResult, batch: Sequence[tuple[Path, np.ndarray]], png_names: dict[Path, str], out: Path | None,
+          class_names: Sequence[str] | None, raw: bool) -> list[dict]:
     probs = result.logits.float().softmax(1)
     rows = []
     for j, (path, image) in enumerate(batch):

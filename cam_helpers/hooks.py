@@ -1,4 +1,4 @@
-"""Capturing what a layer computes, and the gradient of a score with respect to it.
+"""Capturing what a layer computes, and the gradient of a score with respect to it::
 
     with capture(model, ["layer3", "layer4"]) as cap:
         logits = model(x)
@@ -20,8 +20,9 @@ from __future__ import annotations
 import difflib
 import threading
 import weakref
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from typing import Any
 
 import torch
 from torch import nn
@@ -122,7 +123,7 @@ class frozen_eval:
             raise
         return self.model
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._state is not None:
             try:
                 self._state.restore()
@@ -143,7 +144,7 @@ class HookSession:
     _handles: list
     _stack: ExitStack | None = None
 
-    def _open(self, *contexts, install) -> None:
+    def _open(self, *contexts: AbstractContextManager[Any], install: Callable[[], None]) -> None:
         stack = ExitStack()
         try:
             for context in contexts:
@@ -161,7 +162,7 @@ class HookSession:
             handle.remove()
         self._handles.clear()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
             stack.close()  # never swallows the body's exception
@@ -170,20 +171,16 @@ class HookSession:
 class capture(HookSession):
     """Context manager recording the outputs of ``layers`` (and their gradients).
 
-    Parameters
-    ----------
-    model: the network.
-    layers: modules or dotted names (``"layer4"``, ``"features.3"``), one or many.
-    stop_at_layers: end backpropagation at the captured layers (see the module
+    :param model: the network.
+    :param layers: modules or dotted names (``"layer4"``, ``"features.3"``), one or many.
+    :param stop_at_layers: end backpropagation at the captured layers (see the module
         docstring). With ``False`` the whole graph is kept, and gradients of a
         ``.backward()`` call reach ``cap.gradients`` through tensor hooks.
-    eval: put the model in eval mode for the duration (BatchNorm and dropout
+    :param eval: put the model in eval mode for the duration (BatchNorm and dropout
         behave as at inference, and images of a batch do not interact).
 
-    Attributes
-    ----------
-    activations: ``{name: tensor}``, each layer's output from the last call.
-    gradients: ``{name: tensor}``, filled by tensor hooks during backward.
+    :ivar activations: ``{name: tensor}``, each layer's output from the last call.
+    :ivar gradients: ``{name: tensor}``, filled by tensor hooks during backward.
     """
 
     def __init__(self, model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None, *,
@@ -210,8 +207,8 @@ class capture(HookSession):
         self._runs: dict[str, int] = {}
 
     # -- hooks ---------------------------------------------------------------
-    def _forward_hook(self, name: str):
-        def hook(module: nn.Module, inputs, output):
+    def _forward_hook(self, name: str) -> Callable[[nn.Module, tuple[Any, ...], Any], torch.Tensor]:
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> torch.Tensor:
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
                                 "not a tensor; choose a layer whose output is a feature map")
@@ -232,14 +229,14 @@ class capture(HookSession):
             return output
         return hook
 
-    def _auto_hook(self, name: str):
+    def _auto_hook(self, name: str) -> Callable[[nn.Module, tuple[Any, ...], Any], torch.Tensor | None]:
         """Record every module's output; keep each one that is a feature map of the input (any layout,
         adapters.layout), as a candidate. The graph starts at the input (see ``__enter__``), so the
         gradient of the score reaches whichever candidate is chosen, and backpropagation still stops
         there (``gradients_of`` asks for that one tensor)."""
         from .adapters import layout
 
-        def hook(module: nn.Module, inputs, output):
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> torch.Tensor | None:
             # requires_grad: the output depends on the input (the pass starts from an input that requires
             # grad), so a parameter table such as Swin's relative position bias is never taken for a map
             where = layout(output, self._batch, self._size, module) if getattr(output, "requires_grad", False) \
@@ -285,9 +282,9 @@ class capture(HookSession):
             "cam_helpers.candidate_layers(model, x) lists the feature maps).")
 
     def __enter__(self) -> capture:
-        def install():
+        def install() -> None:
             if self.auto:
-                def input_requires_grad(model, args):
+                def input_requires_grad(model: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
                     if args and isinstance(args[0], torch.Tensor) and args[0].is_floating_point():
                         return (args[0].detach().requires_grad_(True), *args[1:])
                     return None

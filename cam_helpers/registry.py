@@ -39,27 +39,30 @@ CONTROLS = ("layer", "head")
 class Method:
     """One explanation method.
 
-    name: the public name (``ch.grad_cam``, ``explain("grad_cam")``).
-    family: ``"cam"`` (a layer's feature maps), ``"pixel"`` (the input) or
+    :name: the public name (``ch.grad_cam``, ``explain("grad_cam")``).
+    :family: ``"cam"`` (a layer's feature maps), ``"pixel"`` (the input) or
         ``"vit"`` (a Vision Transformer's attention or tokens).
-    fn: the public function, ``fn(model, x, layer=None, targets=None, **options)``.
-    paper: authors, year and venue; url: where to read it.
-    formula: the rule in one line.
-    backward: whether it needs a backward pass.
-    class_specific: whether the map depends on the class (False: ``targets``
+    :fn: the public function, ``fn(model, x, layer=None, targets=None, **options)``.
+    :paper: authors, year and venue.
+    :url: where to read it.
+    :formula: the rule in one line.
+    :backward: whether it needs a backward pass.
+    :class_specific: whether the map depends on the class (False: ``targets``
         only labels the result).
-    controls: the explorer controls that change the map (``"layer"``, ``"head"``).
-    to_map: ``to_map(raw, size) -> map``, how ``raw`` becomes ``map``.
-    cost: passes per image, in words.
-    expensive: True when one map costs many forward passes.
-    quick: the options that make an expensive method fit an interactive
+    :controls: the explorer controls that change the map (``"layer"``, ``"head"``).
+    :to_map: ``to_map(raw, size) -> map``, how ``raw`` becomes ``map``.
+    :cost: passes per image, in words.
+    :expensive: True when one map costs many forward passes.
+    :quick: the options that make an expensive method fit an interactive
         callback (fewer channels, samples, steps or windows); the explorers
         use them and say so.
-    How an explainer (:mod:`cam_helpers.explainer`) runs it, one of:
-    rule: the pure rule ``rule(acts, grads, **options) -> raw`` on a feature map (the gradient CAMs);
-    weights: ``weights(ex, layer, acts, targets, **options) -> (B, K)`` channel weights from the
+
+    How an explainer (:mod:`cam_helpers.methods.explainer`) runs it, one of:
+
+    :rule: the pure rule ``rule(acts, grads, **options) -> raw`` on a feature map (the gradient CAMs);
+    :weights: ``weights(ex, layer, acts, targets, **options) -> (B, K)`` channel weights from the
         model (CAM, Score-CAM, Ablation-CAM), ``raw = sum_k w_k A^k``;
-    run: ``run(ex, layer, targets, **options) -> CAMResult``, arithmetic of its own (attention, rollout).
+    :run: ``run(ex, layer, targets, **options) -> CAMResult``, arithmetic of its own (attention, rollout).
     """
 
     name: str
@@ -79,7 +82,7 @@ class Method:
     run: Callable | None = None
     quick: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
         unknown = set(self.controls) - set(CONTROLS)

@@ -4,6 +4,7 @@ model for many inference passes.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -37,12 +38,12 @@ class channels_last:
         self.saved = [(p, p.data) for p in model.parameters()
                       if enabled and p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last)]
 
-    def __enter__(self):
+    def __enter__(self) -> channels_last:
         for p, data in self.saved:
             p.data = data.contiguous(memory_format=torch.channels_last)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for p, data in self.saved:
             if p.data is not data:
                 data.copy_(p.data)
@@ -51,7 +52,7 @@ class channels_last:
 
 @contextmanager
 def fast_inference(model: nn.Module, enabled: bool = True, check: torch.Tensor | None = None,
-                   expected: torch.Tensor | None = None):
+                   expected: torch.Tensor | None = None) -> Iterator[nn.Module]:
     """Context manager yielding a module for many batched inference passes on
     perturbed inputs (insertion / deletion curves): the model in eval mode with
     its batch norms folded into the convolutions before them (a ``torch.fx``

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import html
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import ipywidgets as widgets
+import numpy as np
+from PIL import Image
 from torch import nn
 
 from .course.photos import preprocessing, read_rgb
@@ -33,7 +37,7 @@ COLAB_HINT = ("In Colab, if the button does nothing, run <code>from google.colab
               "explorer.load(files.upload())</code> in a cell.")
 
 
-def uploaded_files(value) -> list[tuple[str, bytes]]:
+def uploaded_files(value: dict[str, dict[str, Any]] | Sequence[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
     """``(name, content)`` of each file in a ``FileUpload``'s value, under ipywidgets 7 or 8."""
     if isinstance(value, dict):   # ipywidgets 7: {name: {"metadata": {...}, "content": bytes}}
         return [(name, bytes(item["content"])) for name, item in value.items()]
@@ -56,9 +60,12 @@ class PhotoExplorer:
     ``weights`` says; ``methods`` and ``display`` (the picture's longer side, in pixels) go to the explorer;
     ``vit`` chooses the ViT explorer (default: for a ViT whose attention can be read)."""
 
-    def __init__(self, model: nn.Module, class_names: Sequence[str], weights=None, *, size=None, mean=None,
-                 std=None, channels: str = "RGB", methods: Sequence[str] | None = None, vit: bool | None = None,
-                 display: int = 256, source=None):
+    def __init__(self, model: nn.Module, class_names: Sequence[str], weights: Any = None, *,
+                 size: int | tuple[int, int] | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, channels: str = "RGB", methods: Sequence[str] | None = None,
+                 vit: bool | None = None, display: int = 256,
+                 source: str | Path | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
+                 | dict[str, bytes] | None = None) -> None:
         self.model, self.class_names, self.display = model, list(class_names), display
         self.preprocess = preprocessing(weights, size=size, mean=mean, std=std, channels=channels)
         self.methods = methods
@@ -76,13 +83,14 @@ class PhotoExplorer:
         if source is not None:
             self.load(source)
 
-    def _on_upload(self, change) -> None:
+    def _on_upload(self, change: dict[str, Any]) -> None:
         files = uploaded_files(change["new"])
         if files:
             name, content = files[-1]
             self.load(content, name)
 
-    def load(self, source, name: str | None = None) -> CAMExplorer | ViTExplorer | None:
+    def load(self, source: str | Path | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
+             | dict[str, bytes], name: str | None = None) -> CAMExplorer | ViTExplorer | None:
         """Explain ``source`` (a path, bytes, an open file, a PIL image, an RGB array, or the dict
         ``google.colab.files.upload()`` returns): the new explorer, or None when the file is not a photo (the
         message says why; the explorer on show stays)."""
@@ -119,7 +127,7 @@ class PhotoExplorer:
         for w in (self.upload, self.path, self.button, self.message, self.area, self.widget):
             w.close()
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+    def _repr_mimebundle_(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> dict:
         bundle = {"application/vnd.jupyter.widget-view+json":
                   {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
                   "text/plain": "PhotoExplorer: upload a photo (run the notebook to use it)"}

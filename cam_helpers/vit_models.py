@@ -17,12 +17,13 @@ How the probabilities are read, per family (nothing is left changed on the model
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 HeadFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,7 +74,7 @@ class ViTArch:
         return h // ph, w // pw
 
 
-def _pair(p) -> tuple[int, int]:
+def _pair(p: int | Sequence[int]) -> tuple[int, int]:
     return (int(p), int(p)) if isinstance(p, int) else (int(p[0]), int(p[1]))
 
 
@@ -173,7 +174,7 @@ def vit_target_layer(model: nn.Module) -> str | None:
 class Setattr:
     """Set ``obj.name = value`` until ``remove()`` (a hook handle, for :class:`~cam_helpers.hooks.HookSession`)."""
 
-    def __init__(self, obj, name: str, value):
+    def __init__(self, obj: Any, name: str, value: Any) -> None:
         self.obj, self.name, self.saved = obj, name, getattr(obj, name)
         setattr(obj, name, value)
 
@@ -192,7 +193,7 @@ def unfused(arch: ViTArch) -> list[Setattr]:
     return []
 
 
-def probabilities_hook(arch: ViTArch, record: Callable[[torch.Tensor], None]):
+def probabilities_hook(arch: ViTArch, record: Callable[[torch.Tensor], None]) -> list[RemovableHandle]:
     """Register, on every block, a hook that hands ``record`` the attention probabilities (B, heads, N, N)
     the block's output depends on (timm and Hugging Face; torchvision has its own). Returns the handles."""
     if arch.family == "timm":

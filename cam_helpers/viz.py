@@ -9,23 +9,27 @@ colormap name, or an OpenCV ``cv2.COLORMAP_*`` constant, can be passed.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 
-def _to_numpy(a) -> np.ndarray:
+def _to_numpy(a: ArrayLike | torch.Tensor) -> np.ndarray:
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
 COLORMAP = "inferno"
 
 
-def colorize(heatmap, colormap: str | int = COLORMAP) -> np.ndarray:
+def colorize(heatmap: ArrayLike | torch.Tensor, colormap: str | int = COLORMAP) -> np.ndarray:
     """(h, w) map in [0, 1] -> (h, w, 3) uint8 RGB through a colormap (a
     matplotlib name, or an OpenCV ``cv2.COLORMAP_*`` constant)."""
     levels = np.round(np.clip(_to_numpy(heatmap), 0, 1) * 255).astype(np.uint8)
@@ -35,13 +39,14 @@ def colorize(heatmap, colormap: str | int = COLORMAP) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(levels, colormap), cv2.COLOR_BGR2RGB)
 
 
-def _colorbar(fig, axes, colormap: str, label: str = "map value") -> None:
+def _colorbar(fig: Figure, axes: Axes | list[Axes], colormap: str, label: str = "map value") -> None:
     """One shared 0-1 colourbar for ``axes``."""
     scale = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=colormap)
     fig.colorbar(scale, ax=axes, fraction=0.025, pad=0.02, label=label)
 
 
-def overlay(image, heatmap, alpha: float = 0.5, colormap: str | int = COLORMAP) -> np.ndarray:
+def overlay(image: ArrayLike | torch.Tensor, heatmap: ArrayLike | torch.Tensor, alpha: float = 0.5,
+            colormap: str | int = COLORMAP) -> np.ndarray:
     """Blend a heatmap onto an image.
 
     image: (H, W, 3) uint8 RGB (any size). heatmap: (h, w) in [0, 1], tensor or
@@ -61,7 +66,8 @@ def overlay(image, heatmap, alpha: float = 0.5, colormap: str | int = COLORMAP) 
     return np.clip(np.round(blend), 0, 255).astype(np.uint8)
 
 
-def show_cam(image, heatmap, title: str | None = None, alpha: float = 0.5, axes=None):
+def show_cam(image: ArrayLike | torch.Tensor, heatmap: ArrayLike | torch.Tensor, title: str | None = None,
+             alpha: float = 0.5, axes: Any = None) -> Figure:
     """Original | heatmap | overlay, in one row, with the map's colourbar. Returns the figure."""
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
@@ -81,7 +87,7 @@ def show_cam(image, heatmap, title: str | None = None, alpha: float = 0.5, axes=
 
 
 def show_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-              size: float = 2.4, suptitle: str | None = None, colorbar: bool = False):
+              size: float = 2.4, suptitle: str | None = None, colorbar: bool = False) -> Figure:
     """Images (uint8 RGB arrays, or (h, w) maps in [0, 1] shown in ``COLORMAP``)
     in a grid; ``colorbar=True`` adds one shared 0-1 scale (for maps compared
     side by side)."""
@@ -105,7 +111,8 @@ def show_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int 
     return fig
 
 
-def forest(intervals, *, zero: float | None = 0.0, xlabel: str = "", title: str = "", ax=None, atol: float = 1e-6):
+def forest(intervals: Mapping[str, Sequence[float]], *, zero: float | None = 0.0, xlabel: str = "", title: str = "",
+           ax: Axes | None = None, atol: float = 1e-6) -> Axes:
     """A forest plot: one row per name of ``intervals`` (a dict of ``(mean, low, high)``, such as
     :class:`~cam_helpers.stats.Interval`), its mean a dot and its interval a bar, and a dotted line at
     ``zero`` (for paired differences: no difference). A row whose interval contains ``zero`` (to ``atol``: two
@@ -134,15 +141,15 @@ def topk(logits: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     return p, c
 
 
-def show_topk(image, maps: Sequence, classes: Sequence[int], probs: Sequence[float],
-              class_names: Sequence[str], alpha: float = 0.5, method: str = ""):
+def show_topk(image: ArrayLike | torch.Tensor, maps: Sequence, classes: Sequence[int], probs: Sequence[float],
+              class_names: Sequence[str], alpha: float = 0.5, method: str = "") -> Figure:
     """The image and one overlay per class: for top-k class maps."""
     titles = ["image"] + [f"{class_names[int(c)]} ({float(p):.2f})" for c, p in zip(classes, probs)]
     panels = [_to_numpy(image)] + [overlay(image, m, alpha) for m in maps]
     return show_grid(panels, titles, suptitle=method or None, colorbar=True)
 
 
-def draw_boxes(image, boxes: Sequence, labels: Sequence[str] | None = None,
+def draw_boxes(image: ArrayLike | torch.Tensor, boxes: Sequence, labels: Sequence[str] | None = None,
                colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """A copy of ``image`` (H, W, 3) uint8 with boxes (x0, y0, x1, y1),
     inclusive pixels, drawn on it, each with its label."""
@@ -162,8 +169,9 @@ def class_name(class_names: Sequence[str] | None, c: int) -> str | None:
     return class_names[c] if class_names is not None and 0 <= c < len(class_names) else None
 
 
-def save(path, image, result, index: int = 0, *, class_names: Sequence[str] | None = None, raw: bool = False,
-         alpha: float = 0.5, colormap: str = COLORMAP, dpi: int = 100) -> list:
+def save(path: str | Path, image: ArrayLike | torch.Tensor, result: Any, index: int = 0, *,
+         class_names: Sequence[str] | None = None, raw: bool = False, alpha: float = 0.5, colormap: str = COLORMAP,
+         dpi: int = 100) -> list:
     """Write one image's explanation to ``path`` (a PNG): the overlay at the
     photo's own size, a 0-1 colourbar, and a title with the method, the class
     (its name from ``class_names``), its probability and the layer.

@@ -18,7 +18,7 @@ import base64
 import html
 import re
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import ipywidgets as widgets
@@ -68,14 +68,14 @@ class _count_forwards:
     def __init__(self, model: nn.Module):
         self.model, self.images = model, 0
 
-    def __enter__(self):
+    def __enter__(self) -> _count_forwards:
         self._handle = self.model.register_forward_pre_hook(self._count)
         return self
 
-    def _count(self, module, inputs):
+    def _count(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
         self.images += inputs[0].shape[0] if inputs and isinstance(inputs[0], torch.Tensor) else 1
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self._handle.remove()
 
 
@@ -94,11 +94,11 @@ class _Explorer:
         """Backward passes run so far, by every method shown."""
         return self.explainer.backward_passes + self._extra_backward
 
-    def _options(self, record) -> dict:
+    def _options(self, record: registry.Method) -> dict:
         """An expensive method's quick settings on a large image (see :data:`QUICK_ABOVE`)."""
         return dict(record.quick) if record.expensive and self.explainer.x[0].numel() > QUICK_ABOVE else {}
 
-    def _run(self, record, call) -> tuple[CAMResult, str]:
+    def _run(self, record: registry.Method, call: Callable[[dict], CAMResult]) -> tuple[CAMResult, str]:
         """``call(options)`` with the record's options for this image, the
         forward passes it runs counted (and, for a gradient method outside the
         explainer, one backward pass per image). Returns the result and the
@@ -146,7 +146,7 @@ class _Explorer:
         self._cache.clear()
         self.result = None
 
-    def _on_change(self, change) -> None:
+    def _on_change(self, change: dict[str, Any]) -> None:
         if change["owner"] is self.opacity and not 0 <= change["new"] <= 1:   # NaN from code: put it back
             self.opacity.value = change["old"] if 0 <= change["old"] <= 1 else 0.5
             return
@@ -155,7 +155,7 @@ class _Explorer:
     def _key(self) -> tuple:
         raise NotImplementedError
 
-    def _explain(self, *key) -> tuple[CAMResult, str]:
+    def _explain(self, *key: Any) -> tuple[CAMResult, str]:
         raise NotImplementedError
 
     def update(self, recompute: bool = True) -> None:
@@ -185,7 +185,7 @@ class _Explorer:
         right = _display_size(heat, self.size) if heat is not None else np.full_like(left, 200)
         return np.concatenate([left, right], 1)
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+    def _repr_mimebundle_(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> dict:
         """The live controls where the frontend runs widgets (JupyterLab,
         Colab, with ipywidgets 7 or 8), and the explorer's first view as a
         PNG and a line of text where it does not (a code host, nbviewer, a
@@ -267,7 +267,7 @@ class ViTExplorer(_Explorer):
                 self.klass.value if specific else None,
                 self.head.value if uses_head and self.head.value != "mean" else None)
 
-    def _explain(self, method: str, layer, klass, head) -> tuple[CAMResult, str]:
+    def _explain(self, method: str, layer: int | None, klass: int | None, head: int | None) -> tuple[CAMResult, str]:
         record = registry.get(method, "vit")
         head_option = {} if head is None else {"head": head}
         return self._run(record, lambda options: self.explainer.explain(method, layer, klass, **options, **head_option))

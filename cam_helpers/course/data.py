@@ -8,26 +8,24 @@ lands can be checked against ground truth.
 
 Variants:
 
-``"single"``    one object; the label is its class.
-``"two"``       two objects of different classes (class-discriminative lessons);
-                the label is the first object's class.
-``"two_same"``  two objects of the same class (multi-instance lessons).
-``"tagged"``    one object plus, in the biased splits, a small marker (the
-                "hospital token") that co-occurs with ``tag_class``. Splits
-                ``"test_clean"`` (no marker anywhere) and ``"test_swapped"``
-                (marker on every other class, never on ``tag_class``) expose a
-                model that learned the marker instead of the shape.
-``"context"``   one object on one of six *habitats* (backgrounds with their own
-                colour and texture, :data:`HABITATS`). In ``"train"``, ``"val"``
-                and ``"test"`` an object sits on its class's habitat with
-                probability ``context_rate`` (else on another, uniformly);
-                ``"test_clean"`` draws the habitat independently of the class and
-                ``"test_swapped"`` never uses the class's own. With
-                ``context_rate=1/6`` the habitat says nothing about the class.
+- ``"single"``: one object; the label is its class.
+- ``"two"``: two objects of different classes (class-discriminative lessons);
+  the label is the first object's class.
+- ``"two_same"``: two objects of the same class (multi-instance lessons).
+- ``"tagged"``: one object plus, in the biased splits, a small marker (the "hospital token") that
+  co-occurs with ``tag_class``. Splits ``"test_clean"`` (no marker anywhere) and ``"test_swapped"``
+  (marker on every other class, never on ``tag_class``) expose a model that learned the marker
+  instead of the shape.
+- ``"context"``: one object on one of six *habitats* (backgrounds with their own colour and texture,
+  :data:`HABITATS`). In ``"train"``, ``"val"`` and ``"test"`` an object sits on its class's habitat
+  with probability ``context_rate`` (else on another, uniformly); ``"test_clean"`` draws the habitat
+  independently of the class and ``"test_swapped"`` never uses the class's own. With
+  ``context_rate=1/6`` the habitat says nothing about the class.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -156,7 +154,8 @@ def _luminance(rgb: np.ndarray) -> float:
     return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
-def _pattern(rng: np.random.Generator, kind: str, size: int, freq=(0.3, 1.2), period=(3, 8)) -> np.ndarray:
+def _pattern(rng: np.random.Generator, kind: str, size: int, freq: tuple[float, float] = (0.3, 1.2),
+             period: tuple[int, int] = (3, 8)) -> np.ndarray:
     """One texture (size, size) in [-1, 1]: stripes, checker, grain or blotches."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     if kind == "stripes":
@@ -346,7 +345,7 @@ class ShapesDataset(Dataset):
             return to_tensor(scene.image), scene.label, torch.from_numpy(scene.objects[0].mask)
         return to_tensor(scene.image), scene.label
 
-    def scenes(self, indices=None) -> list[Scene]:
+    def scenes(self, indices: Iterable[int] | None = None) -> list[Scene]:
         """Scenes ``indices`` (default: all) as a list."""
         return [self.scene(i) for i in (range(self.size) if indices is None else indices)]
 

@@ -2,10 +2,10 @@
 
 Course models (trained on the shapes lab, weights in ``data/models/``):
 
-``shapes_cnn``  conv stages -> global average pooling -> linear head. CAM applies.
-``shapes_vgg``  the same stages -> max-pool -> flatten -> two fully connected
-                layers. CAM does not apply directly (notebook 01's lesson).
-``shapes_vit``  torchvision's VisionTransformer, 8x8 patches, 6 layers, 4 heads.
+- ``shapes_cnn``: conv stages -> global average pooling -> linear head. CAM applies.
+- ``shapes_vgg``: the same stages -> max-pool -> flatten -> two fully connected
+  layers. CAM does not apply directly (notebook 01's lesson).
+- ``shapes_vit``: torchvision's VisionTransformer, 8x8 patches, 6 layers, 4 heads.
 
 Shipped weights are listed in ``data/models/manifest.json`` with their sha256
 and loaded with ``torch.load(weights_only=True)``.
@@ -27,13 +27,18 @@ import importlib.util
 import json
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from . import efficientnet_lite as lite
 from .data import CLASSES, IMAGE_SIZE
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 MODELS_DIR = Path(os.environ.get("CAM_HELPERS_MODELS", Path(__file__).resolve().parents[2] / "data" / "models"))
 MANIFEST = "manifest.json"
@@ -60,7 +65,7 @@ def _stage(c_in: int, c_out: int, convs: int, pool: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _features(widths=(16, 32, 64, 128)) -> nn.Sequential:
+def _features(widths: Sequence[int] = (16, 32, 64, 128)) -> nn.Sequential:
     """Four stages: 64x64 -> 32 -> 16 -> 8x8 feature maps with widths[-1] channels."""
     w1, w2, w3, w4 = widths
     return nn.Sequential(_stage(3, w1, 1, True), _stage(w1, w2, 2, True),
@@ -206,7 +211,7 @@ def load_course_model(name: str, device: str | torch.device = "cpu", models_dir:
 # ImageNet models
 # --------------------------------------------------------------------------
 
-def _weights(name: str):
+def _weights(name: str) -> WeightsEnum:
     from torchvision.models import get_model_weights
     if name not in TORCHVISION_MODELS:
         raise KeyError(f"unknown ImageNet model {name!r}; the course uses {IMAGENET_MODELS}")

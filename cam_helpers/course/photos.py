@@ -16,6 +16,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ class Photo:
     path: str | None = None
 
 
-def read_rgb(source) -> np.ndarray:
+def read_rgb(source: str | Path | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray) -> np.ndarray:
     """Read a photo as an upright (H, W, 3) uint8 RGB array.
 
     Accepts a path, the file's bytes (an upload), an open binary file, a PIL
@@ -94,7 +95,7 @@ class Preprocess:
         return ((x - torch.tensor(self.mean)[:, None, None]) / torch.tensor(self.std)[:, None, None])[None]
 
 
-def _hw(size) -> tuple[int, int]:
+def _hw(size: Any) -> tuple[int, int]:
     """An int, an (H, W) pair, or a Hugging Face size (a dict, or transformers 5's ``SizeDict``) as (H, W)."""
     if hasattr(size, "shortest_edge"):   # SizeDict
         size = {k: getattr(size, k) for k in ("height", "width", "shortest_edge", "longest_edge")}
@@ -114,7 +115,7 @@ def _hw(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _read_config(weights) -> tuple:
+def _read_config(weights: Any) -> tuple:
     """(size, mean, std) from a model name, a torchvision weights enum, a timm model or config, or a
     Hugging Face image processor (or its config dict)."""
     if weights in ("efficientnet_lite0", "efficientnet-lite0"):
@@ -137,7 +138,9 @@ def _read_config(weights) -> tuple:
     return int(preset.crop_size[0]), tuple(preset.mean), tuple(preset.std)
 
 
-def preprocessing(weights=None, *, size=None, mean=None, std=None, channels: str = "RGB") -> Preprocess:
+def preprocessing(weights: Any = None, *, size: int | tuple[int, int] | None = None,
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                  channels: str = "RGB") -> Preprocess:
     """The :class:`Preprocess` of a model, read from ``weights``: ``None``
     (torchvision's ImageNet default, 224 px), a model name
     (``"efficientnet_lite0"``, ``"resnet50"``, …), a torchvision weights enum,
@@ -150,7 +153,7 @@ def preprocessing(weights=None, *, size=None, mean=None, std=None, channels: str
     if size is not None:
         size = _hw(size)
     if weights is None and None not in (size, mean, std):
-        base = (size, mean, std)
+        base = cast(tuple, (size, mean, std))   # like _read_config's: none of the three is None here
     else:
         base = _read_config(weights)
     mean, std = tuple(base[1] if mean is None else mean), tuple(base[2] if std is None else std)
@@ -159,19 +162,22 @@ def preprocessing(weights=None, *, size=None, mean=None, std=None, channels: str
     return Preprocess(_hw(base[0]) if size is None else size, mean, std, channels)
 
 
-def imagenet_transform(weights=None) -> tuple[int, tuple, tuple]:
+def imagenet_transform(weights: Any = None) -> tuple[int, tuple, tuple]:
     """(size, mean, std) of a model's preprocessing, mean and std on the 0–1
     scale, for a square input (see :func:`preprocessing` for the rest)."""
     p = preprocessing(weights)
     return p.size[0], p.mean, p.std
 
 
-def to_model_input(image: np.ndarray, weights=None, size: int | None = None) -> torch.Tensor:
+def to_model_input(image: np.ndarray, weights: Any = None, size: int | None = None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, resized whole and normalised for ``weights``."""
     return preprocessing(weights, size=size)(image)
 
 
-def load_image(source, weights=None, size=None, *, mean=None, std=None, channels: str = "RGB") -> Photo:
+def load_image(source: str | Path | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray,
+               weights: Any = None, size: int | tuple[int, int] | None = None, *,
+               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+               channels: str = "RGB") -> Photo:
     """Load any photo for a model: ``source`` is a path, bytes (an upload), a
     binary file, a PIL image or an (H, W, 3) uint8 array; ``weights`` says how
     the model wants its input (:func:`preprocessing`: a model name, a
@@ -243,7 +249,7 @@ class Mosaic:
 GRID_TILES = (("cat_chelsea.jpg", None), ("coffee.jpg", None), ("camera.jpg", None), ("astronaut.jpg", "shuttle model"))
 
 
-def grid_tiles(tiles=GRID_TILES) -> list[np.ndarray]:
+def grid_tiles(tiles: Sequence[tuple[str, str | None]] = GRID_TILES) -> list[np.ndarray]:
     """The images of ``tiles`` ((photo, object name or None) pairs), (H, W, 3) uint8 each."""
     out = []
     for name, obj in tiles:
@@ -255,7 +261,7 @@ def grid_tiles(tiles=GRID_TILES) -> list[np.ndarray]:
     return out
 
 
-def mosaic(images: Sequence[np.ndarray], grid: int = 2, weights=None, size: int | None = None) -> Mosaic:
+def mosaic(images: Sequence[np.ndarray], grid: int = 2, weights: Any = None, size: int | None = None) -> Mosaic:
     """Tile ``grid**2`` photos ((H, W, 3) uint8 each, row by row) into one
     model input; each photo is resized whole to its tile."""
     if len(images) != grid * grid:
@@ -272,7 +278,7 @@ def mosaic(images: Sequence[np.ndarray], grid: int = 2, weights=None, size: int 
 
 
 def grid_pointing_game(model: torch.nn.Module, explain: Callable, images: Sequence[np.ndarray],
-                       classes: Sequence[int], grid: int = 2, weights=None, **options) -> torch.Tensor:
+                       classes: Sequence[int], grid: int = 2, weights: Any = None, **options: Any) -> torch.Tensor:
     """The Grid Pointing Game (Böhle et al. 2021, as used by Rao et al. 2022):
     for every cyclic arrangement of the ``grid**2`` photos into a mosaic and
     every tile, explain the tile's class ``classes[i]`` and score the share of

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ def render(dataset: ShapesDataset, progress: bool = True) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-def imagenet_prepare(size: int = 128, weights=None) -> Callable[[torch.Tensor], torch.Tensor]:
+def imagenet_prepare(size: int = 128, weights: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A ``prepare`` for ImageNet models: uint8 lab scenes resized (bilinear,
     antialiased) to ``size`` and normalised as ``weights`` expects (a model
     name such as ``"efficientnet_lite0"``; default: torchvision's ImageNet preset)."""
@@ -69,7 +70,8 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return images
 
 
-def _batches(data: TensorDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None):
+def _batches(data: TensorDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     images, labels = data.tensors

@@ -6,10 +6,12 @@ the sums are added across processes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 from ..core import CAMResult
@@ -19,7 +21,7 @@ from .metrics import confidence_change, energy_pointing_game, insertion_deletion
 METRICS = ("pointing_game", "energy", "iou", "insertion_auc", "deletion_auc", "average_drop", "increase")
 
 
-def shard(dataset, rank: int | None = None, world_size: int | None = None):
+def shard(dataset: Any, rank: int | None = None, world_size: int | None = None) -> Subset:
     """This process's share of ``dataset``: items ``rank, rank + world, ...``.
     Unlike ``DistributedSampler`` nothing is padded or repeated, so the
     processes together see every item exactly once."""
@@ -31,7 +33,8 @@ def shard(dataset, rank: int | None = None, world_size: int | None = None):
     return torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))
 
 
-def evaluate(model: nn.Module, loader, explain: Callable[..., CAMResult], metrics: Sequence[str] = METRICS[:3],
+def evaluate(model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+             explain: Callable[..., CAMResult], metrics: Sequence[str] = METRICS[:3],
              tolerance: int = 0, step: int | None = None, progress: bool = True) -> dict[str, float]:
     """Mean of each metric over every ``(x, label, mask)`` batch of ``loader``,
     explaining each image's label with ``explain(model, x, targets=labels)``.

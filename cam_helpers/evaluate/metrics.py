@@ -14,10 +14,13 @@ paper's definition and any choice we make.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -27,7 +30,7 @@ from ..speed import BATCH_BUDGET, fast_inference
 from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
 
 
-def box_masks(boxes, size: tuple[int, int]) -> torch.Tensor:
+def box_masks(boxes: torch.Tensor | ArrayLike, size: tuple[int, int]) -> torch.Tensor:
     """(B, 4) boxes ``(x0, y0, x1, y1)``, inclusive pixels (as the shapes lab
     gives them) -> (B, H, W) bool masks."""
     boxes = torch.as_tensor(boxes).reshape(-1, 4)
@@ -37,7 +40,7 @@ def box_masks(boxes, size: tuple[int, int]) -> torch.Tensor:
     return (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
 
 
-def _regions(regions, maps: torch.Tensor) -> torch.Tensor:
+def _regions(regions: torch.Tensor | ArrayLike, maps: torch.Tensor) -> torch.Tensor:
     """Masks (B, H, W) as they are, boxes (B, 4) as masks."""
     regions = torch.as_tensor(regions, device=maps.device)
     if regions.dim() == 2 and regions.shape[-1] == 4 and maps.dim() == 3 and maps.shape[-1] != 4:
@@ -63,7 +66,7 @@ def dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
     return grown[:, 0] > 0
 
 
-def pointing_game(maps: torch.Tensor, regions, tolerance: int = 0) -> torch.Tensor:
+def pointing_game(maps: torch.Tensor, regions: torch.Tensor | ArrayLike, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016): is each map's maximum inside its
     region (a mask (B, H, W) or a box (B, 4)), or within ``tolerance`` pixels
     of it (Euclidean; the paper uses 15 px at 224x224)? Returns (B,) bool. A
@@ -79,7 +82,7 @@ def pointing_game(maps: torch.Tensor, regions, tolerance: int = 0) -> torch.Tens
     return ((flat == top) & target).any(1) & (top[:, 0] > 0)
 
 
-def energy_pointing_game(maps: torch.Tensor, regions) -> torch.Tensor:
+def energy_pointing_game(maps: torch.Tensor, regions: torch.Tensor | ArrayLike) -> torch.Tensor:
     """Energy-based pointing game (Wang et al. 2020, Score-CAM, sec. 4.2): the
     share of each map's energy inside its region (a mask (B, H, W), 0/1,
     0/255 or bool, or a box (B, 4)), ``sum(map * inside) / sum(map)``.
@@ -92,7 +95,7 @@ def energy_pointing_game(maps: torch.Tensor, regions) -> torch.Tensor:
     return torch.where(total > 0, inside / total.clamp_min(1e-30), torch.zeros_like(total))
 
 
-def iou(maps: torch.Tensor, regions, threshold: float = 0.5) -> torch.Tensor:
+def iou(maps: torch.Tensor, regions: torch.Tensor | ArrayLike, threshold: float = 0.5) -> torch.Tensor:
     """Intersection over union of ``map >= threshold`` (maps in [0, 1]; the
     threshold is a fraction of each map's maximum after normalisation) with
     the mask or box. (B,) in [0, 1]; an empty map scores 0."""
@@ -105,7 +108,7 @@ def iou(maps: torch.Tensor, regions, threshold: float = 0.5) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(union))
 
 
-def box_localisation(maps: torch.Tensor, boxes, threshold: float = 0.15) -> torch.Tensor:
+def box_localisation(maps: torch.Tensor, boxes: torch.Tensor | ArrayLike, threshold: float = 0.15) -> torch.Tensor:
     """Weakly supervised localisation (CAM paper, sec. 3; Grad-CAM used 15% of
     the maximum): keep pixels above ``threshold`` of the map's maximum, take
     the box around the largest connected region, return its IoU with the
@@ -147,7 +150,7 @@ def blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
     return F.conv2d(x, weight, padding=kernel // 2, groups=x.shape[1])
 
 
-def _ends(x: torch.Tensor, mode: str, baseline) -> tuple[torch.Tensor, torch.Tensor]:
+def _ends(x: torch.Tensor, mode: str, baseline: torch.Tensor | float | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(start, finish) images of a curve."""
     if mode == "deletion":
         return x, torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, device=x.device).expand_as(x)
@@ -157,7 +160,7 @@ def _ends(x: torch.Tensor, mode: str, baseline) -> tuple[torch.Tensor, torch.Ten
 
 
 def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
-                        mode: str = "deletion", step: int | None = None, baseline=None,
+                        mode: str = "deletion", step: int | None = None, baseline: torch.Tensor | float | None = None,
                         batch_size: int | None = None, progress: bool = False, fast: bool = True) -> torch.Tensor:
     """Deletion and insertion curves (Petsiuk et al. 2018, RISE, sec. 4.1).
 
@@ -179,7 +182,9 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, t
     return _curves(model, x, maps, targets, (mode,), step, baseline, batch_size, progress, fast)[mode]
 
 
-def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress, fast) -> dict[str, torch.Tensor]:
+def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets, modes: Sequence[str],
+            step: int | None, baseline: torch.Tensor | float | None, batch_size: int | None, progress: bool,
+            fast: bool) -> dict[str, torch.Tensor]:
     x = check_input(model, x)
     b, c, h, w = x.shape
     maps = maps.to(x.device)
@@ -209,7 +214,8 @@ def _curves(model, x, maps, targets, modes, step, baseline, batch_size, progress
 
 
 def perturbation_curves_loop(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
-                             mode: str = "deletion", step: int | None = None, baseline=None) -> torch.Tensor:
+                             mode: str = "deletion", step: int | None = None,
+                             baseline: torch.Tensor | float | None = None) -> torch.Tensor:
     """The same curves, one forward pass per image and step, as most tutorials
     write it. Kept as the reference for the tests and the benchmark."""
     x = check_input(model, x)
@@ -241,7 +247,7 @@ def auc(curves: torch.Tensor) -> torch.Tensor:
 
 def insertion_deletion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets = None,
                        step: int | None = None, batch_size: int | None = None, progress: bool = False,
-                       fast: bool = True, baseline=None) -> dict[str, torch.Tensor]:
+                       fast: bool = True, baseline: torch.Tensor | float | None = None) -> dict[str, torch.Tensor]:
     """Both curves and their AUCs: ``{"insertion": (B, n+1), "deletion": ...,
     "insertion_auc": (B,), "deletion_auc": (B,)}``. Higher insertion AUC and
     lower deletion AUC are better. ``baseline`` (default: the mean colour for

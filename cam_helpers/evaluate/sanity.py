@@ -43,12 +43,12 @@ def randomisable_layers(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def _at(maps: torch.Tensor, size) -> torch.Tensor:
+def _at(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(B, h, w) maps at ``size``, upsampled only where they are not already."""
     return maps if maps.shape[-2:] == tuple(size) else upsample(maps, size)
 
 
-def _comparable(result: CAMResult, size) -> torch.Tensor:
+def _comparable(result: CAMResult, size: Sequence[int]) -> torch.Tensor:
     """A method's signed map at input size: the raw map, summed over colour
     channels for pixel-space methods."""
     return _at(result.raw.sum(1) if result.raw.dim() == 4 else result.raw, size)
@@ -66,7 +66,7 @@ def _reset(module: nn.Module, seed: int) -> None:
         module.reset_parameters()  # type: ignore[operator]  # randomisable_layers have one
 
 
-def similarity(a: CAMResult, b: CAMResult, size=None) -> dict[str, torch.Tensor]:
+def similarity(a: CAMResult, b: CAMResult, size: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
     """How alike two explanations of the same images are, per image: Spearman
     rank correlation of the signed maps (``raw``, at ``size``, default the
     larger of the two maps' sizes) and of their absolute values, and SSIM of

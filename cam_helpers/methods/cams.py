@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,7 +105,8 @@ class Explainer(ExplainerCore):
         and token outputs through their detected layout (:mod:`adapters`), or the ``reshape`` given."""
         return at_least_float32(self.reshape(t) if self.reshape is not None else as_feature_map(t, self.layouts[layer]))
 
-    def features(self, layer: LayerRef | None, t, grads: bool) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+    def features(self, layer: LayerRef | None, t: torch.Tensor | Callable[..., torch.Tensor], grads: bool
+                 ) -> tuple[str, torch.Tensor, torch.Tensor | None]:
         name = self._layer(layer)
         acts = self.feature_map(self.activations[name].detach(), name)
         return name, acts, self.feature_map(self.gradients(t)[name], name) if grads else None
@@ -114,7 +116,8 @@ class Explainer(ExplainerCore):
 # The methods whose weights come from the model, not from a rule
 # --------------------------------------------------------------------------
 
-def cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, head: LayerRef | None = None) -> torch.Tensor:
+def cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t: torch.Tensor, *, head: LayerRef | None = None
+                ) -> torch.Tensor:
     r"""CAM (Zhou et al. 2016, eq. 2), for models whose logits are ``W · GAP(A) + b`` with ``A`` the
     layer's output.
 
@@ -127,7 +130,7 @@ def cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, head: Layer
     return gap_head(ex.model, layer, acts.to(ex.x.dtype), ex.logits, head)[t]
 
 
-def score_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch_size: int | None = None,
+def score_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t: torch.Tensor, *, batch_size: int | None = None,
                       top_k: int | None = None, skip_constant: bool = True, progress: bool | None = None,
                       like: str = "paper") -> torch.Tensor:
     r"""Score-CAM (Wang et al. 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)` with
@@ -143,8 +146,9 @@ def score_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch
                          skip_constant=skip_constant, progress=progress)
 
 
-def ablation_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t, *, batch_size: int = ABLATION_BATCH,
-                         skip_constant: bool = True, progress: bool | None = None) -> torch.Tensor:
+def ablation_cam_weights(ex: Explainer, layer: str, acts: torch.Tensor, t: torch.Tensor, *,
+                         batch_size: int = ABLATION_BATCH, skip_constant: bool = True, progress: bool | None = None
+                         ) -> torch.Tensor:
     r"""Ablation-CAM (Desai & Ramaswamy 2020): :math:`L^c = \mathrm{ReLU}(\sum_k w_k^c A^k)`,
     :math:`w_k^c = (y^c - y^c_k) / y^c` with :math:`y^c_k` the score when channel k
     is zeroed (:func:`cam_helpers.perturbation.ablation_weights`). Only the
@@ -169,7 +173,7 @@ def _public(name: str, options_from: Callable) -> Callable:
     one map, with the real signature and the formula in ``help()``. The
     forward pass records nothing before ``layer``."""
     def explain(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None, *,
-                reshape: Callable | None = None, output: Callable | None = None, **options) -> CAMResult:
+                reshape: Callable | None = None, output: Callable | None = None, **options: Any) -> CAMResult:
         return Explainer(model, x, layer, reshape=reshape, output=output).explain(name, layer, targets, **options)
     skip = {"ex", "acts", "grads", "layer", "t"}
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
@@ -177,7 +181,7 @@ def _public(name: str, options_from: Callable) -> Callable:
     params = list(inspect.signature(explain).parameters.values())
     explain.__signature__ = inspect.Signature(params[:4] + own + params[4:6], return_annotation=CAMResult)  # type: ignore[attr-defined]
     explain.__name__ = explain.__qualname__ = name
-    explain.__doc__ = (f"{name}(model, x, layer=None, targets=None, **options) for a batch; the same as "
+    explain.__doc__ = (f"``{name}(model, x, layer=None, targets=None, **options)`` for a batch; the same as "
                        f"``Explainer(model, x, layer).explain({name!r}, ...)``.\n\n{inspect.getdoc(options_from)}")
     return explain
 
@@ -236,7 +240,7 @@ eigen_grad_cam = register_cam(
     url="https://arxiv.org/abs/2008.00299", formula="first principal component of g * A",
     cost="1 forward + 1 backward + an SVD").fn
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> tuple[str, ...]:
     # METHODS, the CAM family's names in registration order, is read from the registry on every access,
     # so a method registered after import (register_cam) is in it.
     if name == "METHODS":

@@ -20,7 +20,8 @@ for every method of the family, those registered after import included.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -37,7 +38,7 @@ class ExplainerCore:
 
     family = "cam"   # the registry family whose methods this explainer runs
 
-    def __init__(self, model: torch.nn.Module, x: torch.Tensor, output):
+    def __init__(self, model: torch.nn.Module, x: torch.Tensor, output: Any) -> None:
         self.model = model
         self.x = x
         self.output = output              # what the model returned: logits, or anything a callable target reads
@@ -54,14 +55,14 @@ class ExplainerCore:
         """Backward passes run so far: one per distinct set of targets, and what is not cached."""
         return self._backward
 
-    def targets(self, targets: Targets = None):
+    def targets(self, targets: Targets = None) -> torch.Tensor | Callable[..., torch.Tensor]:
         """Class indices (B,), resolved against the logits; a callable score as it is."""
         if is_score(targets):
             return targets
         return resolve_targets(targets, check_logits(self.output, self.model))
 
-    def grads_of(self, tensors: Sequence[torch.Tensor], t, cache: str | None = None, output=None
-                 ) -> list[torch.Tensor]:
+    def grads_of(self, tensors: Sequence[torch.Tensor], t: torch.Tensor | Callable[..., torch.Tensor],
+                 cache: str | None = None, output: Any = None) -> list[torch.Tensor]:
         """d(the targets' scores, summed over images)/d(each of ``tensors``): one backward pass through
         only what lies between, cached under ``(cache, targets)`` (``cache=None``: not kept). Logits,
         not softmax scores: the softmax would mix in every other class. ``output``: score another
@@ -77,17 +78,19 @@ class ExplainerCore:
             self._grads[key] = grads
         return grads
 
-    def result(self, raw: torch.Tensor, t, layer: str, method: str) -> CAMResult:
+    def result(self, raw: torch.Tensor, t: torch.Tensor | Callable[..., torch.Tensor], layer: str,
+               method: str) -> CAMResult:
         """The :class:`CAMResult` of a signed map ``raw`` (B, h, w) for targets ``t``."""
         logits = self.logits if self.logits is not None else target_scores(self.output, t).detach()[:, None]
         return cam_result(raw, self.size, target_labels(t, len(raw), raw.device), logits, layer, method)
 
-    def features(self, layer, t, grads: bool) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+    def features(self, layer: Any, t: torch.Tensor | Callable[..., torch.Tensor], grads: bool
+                 ) -> tuple[str, torch.Tensor, torch.Tensor | None]:
         """``(label, acts, grads)``: the (B, C, h, w) feature map of ``layer`` in float32 at least, its
         gradient for targets ``t`` when ``grads`` (else None), and the layer's name for the result."""
         raise NotImplementedError
 
-    def explain(self, method: str, layer=None, targets: Targets = None, **options) -> CAMResult:
+    def explain(self, method: str, layer: Any = None, targets: Targets = None, **options: Any) -> CAMResult:
         """Any method of the family by name, in the one call shape ``(layer, targets, **options)``."""
         record = get(method, self.family)   # unknown names raise KeyError with the choices
         if record.run is not None:
@@ -102,7 +105,7 @@ class ExplainerCore:
             raw = record.rule(acts, grads, **options)
         return self.result(raw, t, label, method)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[..., CAMResult]:
         """``ex.grad_cam(layer, targets, **options)``: every method of the family, by its record."""
         if not name.startswith("_") and name in names(self.family):
             record = get(name, self.family)
@@ -113,5 +116,5 @@ class ExplainerCore:
             return method
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(names(self.family)))

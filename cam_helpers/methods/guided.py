@@ -5,6 +5,9 @@ duration of a ``with`` block.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -18,23 +21,23 @@ class _GuidedClamp(torch.autograd.Function):
     through (Springenberg et al. 2015, generalised from ReLU to clamps)."""
 
     @staticmethod
-    def forward(ctx, x, lo, hi):
+    def forward(ctx: Any, x: torch.Tensor, lo: float, hi: float | None) -> torch.Tensor:
         passed = (x > lo) if hi is None else (x > lo) & (x < hi)
         ctx.save_for_backward(passed)   # the mask, not x: an in-place caller may overwrite x
         return x.clamp(lo, hi)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (passed,) = ctx.saved_tensors
         return grad.clamp(min=0) * passed, None, None
 
 
-def _guided(module: nn.Module):
+def _guided(module: nn.Module) -> Callable[..., torch.Tensor]:
     lo, hi = (0.0, None) if isinstance(module, nn.ReLU) else (module.min_val, module.max_val)
     return lambda x: _GuidedClamp.apply(x, lo, hi)
 
 
-def _bounds(func, args, kwargs) -> tuple[float, float | None]:
+def _bounds(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[float, float | None]:
     if func in (F.relu6,):
         return 0.0, 6.0
     if func in (F.hardtanh, F.hardtanh_):
@@ -53,11 +56,12 @@ class _GuidedFunctions(torch.overrides.TorchFunctionMode):
     ``F.hardtanh`` (and their in-place forms) as guided activations, for
     models that call activations as functions rather than modules."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.calls = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Collection[type], args: Sequence[Any] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         inplace = func in _IN_PLACE or (func in _OUT_OF_PLACE and kwargs.get("inplace", False))
         if func not in _OUT_OF_PLACE and func not in _IN_PLACE:
@@ -94,7 +98,7 @@ class guided_relus:
                              "F.relu calls), so guided backpropagation would be plain saliency; "
                              "use saliency or integrated_gradients.")
 
-    def __enter__(self):
+    def __enter__(self) -> guided_relus:
         self._lock.acquire()   # another thread's saliency must not run through guided activations
         self._saved = [m.__dict__.get("forward") for m in self.relus]
         for m in self.relus:
@@ -102,7 +106,7 @@ class guided_relus:
         self._mode.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         try:
             self._mode.__exit__(*exc)
             for m, saved in zip(self.relus, self._saved):

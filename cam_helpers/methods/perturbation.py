@@ -38,7 +38,7 @@ def _channels(acts: torch.Tensor, skip_constant: bool, top_k: int | None) -> tor
     return keep
 
 
-def _bar(total: int, progress: bool | None, desc: str):
+def _bar(total: int, progress: bool | None, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, disable=not progress if progress is not None else total < 512,
                 leave=False)
 
@@ -108,7 +108,7 @@ class _Replace:
     def __init__(self, acts: torch.Tensor):
         self.acts = acts
 
-    def __call__(self, module, inputs, output):
+    def __call__(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> torch.Tensor:
         return self.acts
 
 

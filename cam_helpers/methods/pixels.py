@@ -15,6 +15,8 @@ and keep the positive evidence, as the CAMs do.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,7 +41,8 @@ def positive_sum_map(raw: torch.Tensor, size: tuple[int, int] | None = None) -> 
     return normalize(F.relu(raw.sum(1)))
 
 
-def _result(raw, targets, logits, method, layer="input") -> CAMResult:
+def _result(raw: torch.Tensor, targets: torch.Tensor | Callable[..., torch.Tensor], logits: torch.Tensor, method: str,
+            layer: str = "input") -> CAMResult:
     """A pixel method's result; ``map`` by the method's registered ``to_map``."""
     raw = raw.detach()
     reduce = next(m.to_map for m in methods("pixel") if m.name == method)
@@ -47,7 +50,8 @@ def _result(raw, targets, logits, method, layer="input") -> CAMResult:
                      logits.detach(), layer, method)
 
 
-def _logits_and_targets(model: nn.Module, out, targets):
+def _logits_and_targets(model: nn.Module, out: Any, targets: Targets
+                        ) -> tuple[torch.Tensor, torch.Tensor | Callable[..., torch.Tensor]]:
     """(logits or the callable's scores as (B, 1), class indices or the callable)."""
     if is_score(targets):
         return target_scores(out, targets).detach()[:, None], targets
@@ -56,7 +60,8 @@ def _logits_and_targets(model: nn.Module, out, targets):
 
 
 def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
-                    batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    batch_size: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | Callable[..., torch.Tensor]]:
     """``(dy_c/dx, logits, targets)`` for a batch, in eval mode with the
     parameters frozen (both restored), in chunks of ``batch_size`` images."""
     x = check_input(model, x)
@@ -74,7 +79,8 @@ def input_gradients(model: nn.Module, x: torch.Tensor, targets: Targets = None,
     return torch.cat(grads), all_logits, resolve_targets(targets, all_logits, allow_score=True)
 
 
-def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
+def _clean_logits(model: nn.Module, x: torch.Tensor, targets: Targets
+                  ) -> tuple[torch.Tensor, torch.Tensor | Callable[..., torch.Tensor]]:
     """``(logits, targets)`` of the unperturbed batch: one inference pass."""
     with torch.no_grad(), frozen_eval(model):
         return _logits_and_targets(model, model(x), targets)
@@ -202,7 +208,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, 
                 occluded = x[k:k + 1].repeat(len(chunk), 1, 1, 1)
                 for n, (i, j) in enumerate(chunk):
                     occluded[n, :, i:i + window, j:j + window] = baseline
-                drops = y[k] - classify(model, occluded)[:, t[k]]
+                drops = y[k] - classify(model, occluded)[:, cast(torch.Tensor, t)[k]]   # class indices (refuse_score)
                 for (i, j), d in zip(chunk, drops):
                     total[i:i + window, j:j + window] += d
             attr[k] = (total / count.clamp(min=1)).expand(c, h, w)
@@ -216,8 +222,8 @@ def _starts(size: int, window: int, stride: int) -> list[int]:
 
 
 def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None, targets: Targets = None,
-                base=saliency, samples: int = 16, noise: float = 0.15, stdev: float | None = None,
-                batch_size: int | None = None, **options) -> CAMResult:
+                base: Callable[..., CAMResult] = saliency, samples: int = 16, noise: float = 0.15,
+                stdev: float | None = None, batch_size: int | None = None, **options: Any) -> CAMResult:
     r"""SmoothGrad (Smilkov et al. 2017): the average of a base method over
     noisy copies, :math:`\frac{1}{n}\sum_{i=1}^{n} M(x + \mathcal{N}(0, \sigma^2))`.
 
@@ -253,8 +259,10 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, layer: LayerRef | None = None
     return CAMResult(raw, reduce(raw, (int(x.shape[-2]), int(x.shape[-1]))), t, logits, where, f"smooth_grad({name})")
 
 
-def _pixel(fn, paper: str, url: str, formula: str, to_map=abs_max_map, cost: str = "1 forward + 1 backward",
-           backward: bool = True, controls: tuple[str, ...] = (), quick: dict | None = None) -> Method:
+def _pixel(fn: Callable[..., CAMResult], paper: str, url: str, formula: str,
+           to_map: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor] = abs_max_map,
+           cost: str = "1 forward + 1 backward", backward: bool = True, controls: tuple[str, ...] = (),
+           quick: dict | None = None) -> Method:
     return register(Method(name=fn.__name__, family="pixel", fn=fn, paper=paper, url=url, formula=formula,
                            backward=backward, class_specific=True, controls=controls, to_map=to_map, cost=cost,
                            expensive=quick is not None, quick=quick or {}))
@@ -277,7 +285,7 @@ _pixel(occlusion, "Zeiler & Fergus 2014, Visualizing and Understanding Convoluti
        to_map=positive_sum_map, cost="1 forward per window position", backward=False,
        quick={"window": 16, "stride": 16})
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> dict[str, Callable[..., Any]]:
     # PIXEL_METHODS, the pixel methods by name (every one has the common call shape), live from the registry.
     if name == "PIXEL_METHODS":
         return {m.name: m.fn for m in methods("pixel")}

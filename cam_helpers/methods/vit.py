@@ -19,7 +19,8 @@ in :mod:`cam_helpers.vit_attention` (re-exported here).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,7 +108,8 @@ class ViTExplainer(ExplainerCore):
             return self.normed[i].detach(), self.grads_of(self.normed, t, cache="ln_1")[i]
         return self.tokens[i].detach(), self.grads_of([self.tokens[i]], t)[0]
 
-    def features(self, layer: int | str | None, t, grads: bool) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+    def features(self, layer: int | str | None, t: torch.Tensor | Callable[..., torch.Tensor], grads: bool
+                 ) -> tuple[str, torch.Tensor, torch.Tensor | None]:
         """A CNN method's feature map on a ViT: the patch tokens of block ``layer`` (default: the last),
         taken at the block's first LayerNorm and laid out as (B, D, gh, gw), the "reshape transform"
         pytorch-grad-cam's users write by hand. Not at the block's output: after the last block only
@@ -118,7 +120,7 @@ class ViTExplainer(ExplainerCore):
         as_map = lambda a: at_least_float32(tokens_to_grid(a, self.grid, self.prefix))   # noqa: E731
         return f"{self.names[i]}.{self.arch.norm_label}", as_map(tokens), None if g is None else as_map(g)
 
-    def token_cam(self, method: str, layer: int | str | None = None, targets: Targets = None, **options
+    def token_cam(self, method: str, layer: int | str | None = None, targets: Targets = None, **options: Any
                   ) -> CAMResult:
         """A CNN method of :data:`TOKEN_METHODS` on the patch tokens of block ``layer`` (:meth:`features`)."""
         if method not in TOKEN_METHODS:
@@ -239,11 +241,11 @@ def legrad(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, ta
     return _legrad(ViTExplainer(model, x), layer, targets, layers)
 
 
-def _token_method(name: str):
+def _token_method(name: str) -> Callable[..., CAMResult]:
     """``name(model, x, layer=None, targets=None, **options)`` on a ViT's tokens
     (:meth:`ViTExplainer.token_cam`), with the CNN method's options."""
     def explain(model: nn.Module, x: torch.Tensor, layer: int | str | None = None, targets: Targets = None,
-                **options) -> CAMResult:
+                **options: Any) -> CAMResult:
         return on_tokens(name, model, x, layer, targets, **options)
     explain.__name__ = explain.__qualname__ = name
     explain.__doc__ = (f"{name} on the patch tokens of a ViT block (:meth:`ViTExplainer.token_cam`); the CNN "
@@ -260,8 +262,9 @@ eigen_cam = _token_method("eigen_cam")
 eigen_grad_cam = _token_method("eigen_grad_cam")
 
 
-def _vit(name: str, fn, paper: str, url: str, formula: str, backward: bool, class_specific: bool,
-         controls: tuple[str, ...], cost: str, quick: dict | None = None, **how) -> Method:
+def _vit(name: str, fn: Callable[..., CAMResult], paper: str, url: str, formula: str, backward: bool,
+         class_specific: bool, controls: tuple[str, ...], cost: str, quick: dict | None = None,
+         **how: Callable | None) -> Method:
     return register(Method(name=name, family="vit", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
                            class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost,
                            expensive=bool(quick), quick=quick or {}, **how))
@@ -291,7 +294,7 @@ for _name in TOKEN_METHODS[1:]:   # the CNN record's rule or weights, on a block
          cost=_cnn.cost.replace("K ", "D ").replace("K channels", "D token channels"), quick=_cnn.quick,
          rule=_cnn.rule, weights=_cnn.weights)
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> dict[str, Method]:
     # VIT_METHODS, the ViT methods' records by name (the explorer reads controls and class-specificity from
     # them), live from the registry.
     if name == "VIT_METHODS":

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -98,7 +99,8 @@ def _split_heads(module: nn.MultiheadAttention, t: torch.Tensor) -> torch.Tensor
     return t.reshape(b, n, module.num_heads, d // module.num_heads).transpose(1, 2)
 
 
-def _projections(module: nn.MultiheadAttention, query, key, value):
+def _projections(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+                 ) -> list[torch.Tensor]:
     if not module._qkv_same_embed_dim:
         raise NotImplementedError("attention with separate q/k/v dimensions is not supported")
     w, b = module.in_proj_weight, module.in_proj_bias
@@ -133,7 +135,7 @@ class _Override:
     """Shadow ``module.forward`` with ``fn`` on this instance only, until
     ``remove()`` (the class, and so torchvision, is untouched)."""
 
-    def __init__(self, module: nn.Module, fn):
+    def __init__(self, module: nn.Module, fn: Callable[..., Any]) -> None:
         self.module, self.saved = module, module.__dict__.get("forward")
         module.forward = fn
 
@@ -165,7 +167,8 @@ class capture_attention(HookSession):
         self.normed: list[torch.Tensor] = []
         self._handles: list = []
 
-    def _attention_hook(self, module, args, kwargs, output):
+    def _attention_hook(self, module: nn.MultiheadAttention, args: tuple[Any, ...], kwargs: dict[str, Any],
+                        output: Any) -> None:
         """Observe: recompute the probabilities from the module's input; the
         module's own (possibly fused) output goes on unchanged."""
         query, key = (list(args) + [kwargs.get(k) for k in ("query", "key")[len(args):]])[:2]
@@ -174,11 +177,14 @@ class capture_attention(HookSession):
             query, key = query.transpose(0, 1), key.transpose(0, 1)
         self.attentions.append(attention_probs(module, query, key).detach())
 
-    def _replayed_forward(self, module: nn.MultiheadAttention):
+    def _replayed_forward(self, module: nn.MultiheadAttention
+                          ) -> Callable[..., tuple[torch.Tensor, torch.Tensor | None]]:
         """Replace: the module's forward computed explicitly from the captured
         probabilities, so that the output depends on them (and only once)."""
-        def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                    average_attn_weights=True, is_causal=False):
+        def forward(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                    key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                    attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
+                    is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
             _check_no_masks({"key_padding_mask": key_padding_mask, "attn_mask": attn_mask})
             if not module.batch_first:
                 query, key, value = (t.transpose(0, 1) for t in (query, key, value))
@@ -192,7 +198,8 @@ class capture_attention(HookSession):
         return forward
 
     @staticmethod
-    def _entry_pre_hook(module, args, kwargs):
+    def _entry_pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+                        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         # Parameters are frozen and the image needs no gradient: start the
         # graph at the tokens entering the first block.
         if args:
@@ -237,7 +244,7 @@ def attentions(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], t
 
 
 def on_tokens(method: str, model: nn.Module, x: torch.Tensor, layer: int | str | None = None,
-              targets: Targets = None, **options) -> CAMResult:
+              targets: Targets = None, **options: Any) -> CAMResult:
     """A CNN method at block ``layer``'s first LayerNorm, through the CNN methods' own core (one hook, the
     backward pass stopped there, attention left to its fused kernel): the same map as
     :meth:`ViTExplainer.token_cam`, which keeps every block's attention for the other methods."""
