@@ -73,11 +73,12 @@ def test_the_rules_are_pure_functions_of_activations_and_gradients():
     assert rules.eigen_grad_cam(a, g).shape == (1, 2, 2)
 
 
-def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch):
+def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch, capsys):
     """The proof of the design: register a method (here the positive part of
     HiResCAM's products, "Grad-CAM element-wise" in pytorch-grad-cam) with
     nothing but its rule, and it is a public function with a real signature,
-    an Explainer method by name, an explorer choice and a SmoothGrad base."""
+    an Explainer method by name, an explorer choice, a SmoothGrad base, a name of the package and of its
+    lists, and a line of ``python -m cam_helpers methods``."""
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
 
     def element_wise(acts, grads, scale: float = 1.0):
@@ -100,6 +101,12 @@ def test_a_new_method_is_one_record_and_then_works_everywhere(cnn, monkeypatch):
     explorer.close()
     smooth = pixels.smooth_grad(cnn, x, "features.3", 1, base=fn, samples=2)
     assert smooth.method == "smooth_grad(element_wise_cam)" and smooth.raw.shape == (2, 8, 8)
+    # the live lists: the package's names and the command line read the registry when asked, not at import
+    assert ch.element_wise_cam is fn and "element_wise_cam" in ch.METHODS and "element_wise_cam" in ch.__all__
+    assert "element_wise_cam" in dir(ch) and "element_wise_cam" in registry.names("cam")
+    from cam_helpers import cli
+    assert cli.main(["methods"]) == 0
+    assert any(line.split()[:2] == ["element_wise_cam", "cam"] for line in capsys.readouterr().out.splitlines())
 
 
 def test_a_method_from_the_models_weights_is_one_record_too(cnn, monkeypatch):
