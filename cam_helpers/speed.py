@@ -1,11 +1,14 @@
 """Speed helpers shared by the methods and the metrics: batch sizes within a
 memory budget, channels-last weights, and a batch-norm-folded copy of a
-model for many inference passes.
+model for many inference passes; and the two measures a cost table needs
+(:func:`median_time`, :class:`count_images`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,3 +96,40 @@ def _folded_copy(model: nn.Module, check: torch.Tensor | None, expected: torch.T
     except Exception:  # not traceable by torch.fx: use the model as it is
         return None
     return fused
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls (the first
+    call's allocations and caches are not the cost being measured)."""
+    check_positive(repeats=repeats)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+class count_images:
+    """Context manager counting the images that go through ``model``'s forward pass (a forward pre-hook on
+    ``model``, removed on exit, also when the body raises)::
+
+        with count_images(model) as seen:
+            ch.score_cam(model, x)
+        seen.images / len(x)    # forward passes per image
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model, self.images = model, 0
+
+    def _count(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
+        self.images += int(inputs[0].shape[0]) if inputs and isinstance(inputs[0], torch.Tensor) else 1
+
+    def __enter__(self) -> count_images:
+        self._handle = self.model.register_forward_pre_hook(self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()

@@ -116,3 +116,32 @@ def test_candidate_layers_of_resnet_in_forward_order():
     layers = candidate_layers(model, torch.zeros(1, 3, 64, 64))
     assert layers == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
     assert hook_count(model) == 0
+
+
+def test_count_images_counts_what_goes_through_the_model_and_leaves_no_hook():
+    import cam_helpers as ch
+    from cam_helpers import speed
+    model = ShapesCNN().eval()
+    x = torch.randn(3, 3, 64, 64)
+    with speed.count_images(model) as seen:
+        with torch.no_grad():
+            model(x)
+            model(x[:1])
+    assert seen.images == 4 and ch.hook_count(model) == 0
+    with pytest.raises(RuntimeError), speed.count_images(model) as seen:
+        raise RuntimeError("the body raises")
+    assert ch.hook_count(model) == 0
+    with speed.count_images(model) as seen:   # Grad-CAM: one forward pass per image
+        ch.grad_cam(model, x, "features.3")
+    assert seen.images == 3
+
+
+def test_median_time_is_the_median_of_the_timed_calls_after_the_warm_up(monkeypatch):
+    from cam_helpers import speed
+    clock = iter([0.0, 5.0, 10.0, 11.0, 20.0, 22.0])   # start/stop pairs: 5, 1 and 2 seconds
+    monkeypatch.setattr(speed.time, "perf_counter", lambda: next(clock))
+    calls = []
+    assert speed.median_time(lambda: calls.append(1), repeats=3, warmup=2) == 2.0
+    assert len(calls) == 5
+    with pytest.raises(ValueError, match="repeats"):
+        speed.median_time(lambda: None, repeats=0)

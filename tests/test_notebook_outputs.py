@@ -111,3 +111,31 @@ def test_the_teachers_guide_times_come_from_the_committed_run():
         row = re.search(rf"^\| {path.stem[:2]} [^|]*\| (\d+) s \|", guide, re.M)
         assert row, f"no lesson-plan row for {path.stem}"
         assert abs(int(row.group(1)) - total) <= max(3, 0.15 * total), (path.stem, row.group(1), round(total, 1))
+
+
+def _questionnaire(nb) -> str:
+    last = nb["cells"][-1]
+    return "".join(last["source"]) if last["cell_type"] == "markdown" else ""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_ends_with_a_questionnaire_whose_numbers_it_printed(path):
+    """fastbook's habit: 8-12 short questions and some further research at the end of each notebook. Every
+    number a question quotes (0.890, -0.582, 5.42e-02) stands in the notebook's own outputs or text, so a
+    re-run that moves a number (the training cells of 06 and 07 are not bit-reproducible) fails here, and the
+    question is re-checked."""
+    import re
+    nb = json.loads(path.read_text())
+    text = _questionnaire(nb)
+    assert text.startswith("## Questionnaire") and "## Further research" in text, f"{path.name}: no questionnaire"
+    questions, research = text.split("## Further research")
+    n = len(re.findall(r"^\d+\. ", questions, re.M))
+    assert 8 <= n <= 12, f"{path.name}: {n} questions"
+    assert 2 <= len(re.findall(r"^\d+\. ", research, re.M)) <= 4
+    rest = ""
+    for cell in nb["cells"][:-1]:
+        rest += "".join(cell["source"]) + "\n"
+        for out in cell.get("outputs", []):
+            rest += "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", "")) + "\n"
+    quoted = re.findall(r"\d+\.\d+(?:e-?\d+)?", text)
+    assert not [q for q in quoted if q not in rest], f"{path.name}: numbers the notebook never printed"
