@@ -40,7 +40,8 @@ from .methods.cams import CAMResult, Explainer, NotAGAPModelError, normalize, re
 
 # The wings' modules by their short names: cam_helpers.cams is cam_helpers.methods.cams (the same module).
 MOVED = {f"{__name__}.{m}": f"{__name__}.{wing}.{m}" for wing, ms in {
-    "methods": ("cams", "rules", "pixels", "guided", "perturbation", "vit", "vit_attention", "explainer"),
+    "methods": ("cams", "rules", "pixels", "guided", "perturbation", "vit", "vit_attention", "explainer",
+                "attributions"),
     "evaluate": ("metrics", "sanity", "stats", "evaluation"),
     "course": ("data", "models", "train", "photos", "efficientnet_lite")}.items() for m in ms}
 

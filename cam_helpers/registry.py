@@ -31,7 +31,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-FAMILIES = ("cam", "pixel", "vit")
+FAMILIES = ("cam", "pixel", "vit", "attribution")
 CONTROLS = ("layer", "head")
 
 
@@ -40,8 +40,9 @@ class Method:
     """One explanation method.
 
     :name: the public name (``ch.grad_cam``, ``explain("grad_cam")``).
-    :family: ``"cam"`` (a layer's feature maps), ``"pixel"`` (the input) or
-        ``"vit"`` (a Vision Transformer's attention or tokens).
+    :family: ``"cam"`` (a layer's feature maps), ``"pixel"`` (the input), ``"vit"`` (a Vision
+        Transformer's attention or tokens) or ``"attribution"`` (captum's general attributions at the input,
+        which the notebooks do not teach).
     :fn: the public function, ``fn(model, x, layer=None, targets=None, **options)``.
     :paper: authors, year and venue.
     :url: where to read it.
@@ -63,6 +64,8 @@ class Method:
     :weights: ``weights(ex, layer, acts, targets, **options) -> (B, K)`` channel weights from the
         model (CAM, Score-CAM, Ablation-CAM), ``raw = sum_k w_k A^k``;
     :run: ``run(ex, layer, targets, **options) -> CAMResult``, arithmetic of its own (attention, rollout).
+    :source: whose implementation runs: ``"cam_helpers"``, or ``"captum"`` for the general attributions
+        reached through :mod:`cam_helpers.methods.attributions`.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Method:
     weights: Callable | None = None
     run: Callable | None = None
     quick: dict = field(default_factory=dict)
+    source: str = "cam_helpers"
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -98,7 +102,7 @@ class Method:
     def row(self) -> dict:
         """The record as a table row (the notebooks' method tables)."""
         return {"method": self.name, "family": self.family, "paper": self.paper, "formula": self.formula,
-                "backward": self.backward, "class-specific": self.class_specific, "cost": self.cost,
+                "backward": self.backward, "class-specific": self.class_specific, "cost": self.cost, "source": self.source,
                 "raw -> map": (self.to_map.__doc__ or "").strip().splitlines()[0]}
 
 
@@ -135,7 +139,7 @@ def get(name: str, family: str | None = None) -> Method:
     else:
         key = _key(family, name)
     if key not in REGISTRY:
-        kind = {"vit": "ViT ", "cam": "CAM ", "pixel": "pixel "}.get(family or "", "")
+        kind = {"vit": "ViT ", "cam": "CAM ", "pixel": "pixel ", "attribution": "attribution "}.get(family or "", "")
         raise KeyError(f"unknown {kind}method {name!r}; choose from {names(family) if family else names()}")
     return REGISTRY[key]
 

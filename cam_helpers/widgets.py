@@ -31,13 +31,16 @@ from .methods.cams import CAMResult, Explainer
 from .core import check_logits
 from .layers import candidate_layers, default_target_layer
 from .methods.vit import ViTExplainer
+from .speed import count_images
 from .viz import overlay
+
+PIXEL_FAMILIES = ("pixel", "attribution")   # maps at the input's resolution, called as functions
 
 
 def explorer_methods() -> tuple[str, ...]:
-    """Every registered CAM and pixel method, Grad-CAM first (it applies to
+    """Every registered CAM and pixel method (captum's attributions included), Grad-CAM first (it applies to
     every layer of every model)."""
-    names = registry.names("cam", "pixel")
+    names = registry.names("cam", *PIXEL_FAMILIES)
     return ("grad_cam",) + tuple(m for m in names if m != "grad_cam")
 
 
@@ -60,23 +63,6 @@ def _display_size(image: np.ndarray, target: int) -> np.ndarray:
 # quick settings (the registry's ``quick``: fewer channels, samples, steps or
 # windows) inside a slider callback; the status line says so.
 QUICK_ABOVE = 3 * 128 * 128
-
-
-class _count_forwards:
-    """Context manager counting the images that go through ``model``."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.images = model, 0
-
-    def __enter__(self) -> _count_forwards:
-        self._handle = self.model.register_forward_pre_hook(self._count)
-        return self
-
-    def _count(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
-        self.images += inputs[0].shape[0] if inputs and isinstance(inputs[0], torch.Tensor) else 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
 
 
 class _Explorer:
@@ -104,10 +90,10 @@ class _Explorer:
         explainer, one backward pass per image). Returns the result and the
         note on quick settings that the status line shows with it."""
         options = self._options(record)
-        with _count_forwards(self.explainer.model) as counter:
+        with count_images(self.explainer.model) as counter:
             result = call(options)
         self.forward_passes += counter.images
-        if record.family == "pixel" and record.backward:
+        if record.family in PIXEL_FAMILIES and record.backward:
             self._extra_backward += counter.images
         shown = {k: v for k, v in options.items() if k != "progress"}
         note = f" ({', '.join(f'{k}={v}' for k, v in shown.items())}: quick settings)" if shown else ""
@@ -209,7 +195,7 @@ class CAMExplorer(_Explorer):
         x = _one_image(x)
         methods = explorer_methods() if methods is None else tuple(methods)
         for m in methods:
-            if m not in registry.names("cam", "pixel"):
+            if m not in registry.names("cam", *PIXEL_FAMILIES):
                 raise KeyError(f"unknown method {m!r}; choose from {explorer_methods()}")
         layers = list(layers) if layers is not None else candidate_layers(model, x)
         layer = layer or default_target_layer(model, x)
@@ -227,7 +213,7 @@ class CAMExplorer(_Explorer):
 
     def _explain(self, method: str, layer: str, klass: int) -> tuple[CAMResult, str]:
         record = registry.get(method)
-        if record.family == "pixel":
+        if record.family in PIXEL_FAMILIES:
             return self._run(record, lambda options: record.fn(self.explainer.model, self.explainer.x, layer, klass,
                                                                **options))
         return self._run(record, lambda options: self.explainer.explain(method, layer, klass, **options))

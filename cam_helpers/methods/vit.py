@@ -264,7 +264,7 @@ eigen_grad_cam = _token_method("eigen_grad_cam")
 
 def _vit(name: str, fn: Callable[..., CAMResult], paper: str, url: str, formula: str, backward: bool,
          class_specific: bool, controls: tuple[str, ...], cost: str, quick: dict | None = None,
-         **how: Callable | None) -> Method:
+         **how: Any) -> Method:   # rule=, weights= or run=: how the explainer core runs it
     return register(Method(name=name, family="vit", fn=fn, paper=paper, url=url, formula=formula, backward=backward,
                            class_specific=class_specific, controls=controls, to_map=relu_map, cost=cost,
                            expensive=bool(quick), quick=quick or {}, **how))
