@@ -11,6 +11,8 @@ Sections:
              settings, so the maps must agree), pytorch-grad-cam's, ours with
              top-k channels.
   ablation   Ablation-CAM on one image: ours vs pytorch-grad-cam.
+  road       ROAD (remove and debias) on a few images, MoRF and LeRF at nine fractions with the noise
+             off: ours vs pytorch-grad-cam's, the same numbers.
   topk       "Faster Score-CAM" on the shapes lab (shapes_cnn): time and
              Spearman rank correlation of the top-k map to the exact one.
   curves     Insertion + deletion AUC for a batch of shapes-lab scenes
@@ -213,6 +215,42 @@ def ablation_section(model, x1, layer, module, device) -> dict:
     return median
 
 
+def road_section(model, x, layer, repeats: int, device: str) -> dict:
+    """ROAD (Rong et al. 2022), MoRF and LeRF at nine fractions, noise off so both give the same numbers: ours
+    (one sparse solve per image and fraction, the model's passes batched) against pytorch-grad-cam's
+    ROADMostRelevantFirst / ROADLeastRelevantFirst averaged the same way (what ROADCombined runs)."""
+    from pytorch_grad_cam.metrics.perturbation_confidence import (PerturbationConfidenceMetric,
+                                                                  RemoveLeastRelevantFirst, RemoveMostRelevantFirst)
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    from cam_helpers.evaluate.road import FRACTIONS, road
+    maps = ch.grad_cam(model, x, layer).map
+    targets = ch.grad_cam(model, x, layer).targets.tolist()
+    out = {}
+
+    def ours():
+        out["ours"] = road(model, x, maps, targets, noise=0)["combined"]
+
+    def theirs():
+        score = [ClassifierOutputSoftmaxTarget(t) for t in targets]
+        curves = {order: np.mean([PerturbationConfidenceMetric(remove(round(100 * (1 - f)), NoisyLinearImputer(0)))(
+                    x, maps.cpu().numpy(), score, model, return_diff=False) for f in FRACTIONS], axis=0)
+                  for order, remove in (("morf", RemoveMostRelevantFirst), ("lerf", RemoveLeastRelevantFirst))}
+        out["theirs"] = (curves["lerf"] - curves["morf"]) / 2
+
+    forward = inference(model, x)
+    median = timed({"forward": forward, "ours road": ours, "pytorch-grad-cam ROAD": theirs}, repeats, device,
+                   warmup=False)
+    agree = float(np.abs(out["ours"].cpu().numpy() - out["theirs"]).max())
+    print(f"\n[road] {len(x)} images, MoRF and LeRF at 9 fractions; max |ours - pytorch-grad-cam| combined: {agree:.1e}")
+    ratio = median["pytorch-grad-cam ROAD"] / median["ours road"]
+    table([("forward", median["forward"], ""),
+           ("ours road", median["ours road"], f"{ratio:.1f}x faster than pytorch-grad-cam"),
+           ("pytorch-grad-cam ROAD", median["pytorch-grad-cam ROAD"], "")], median["forward"])
+    return median
+
+
 def topk_section(scenes: int, top_k: int, device: str) -> dict:
     from cam_helpers import data, metrics, models
     model = models.load_course_model("shapes_cnn", device)
@@ -400,7 +438,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--folder-photos", type=int, default=32, help="photos in the explain_folder section")
     parser.add_argument("--folder-batch", type=int, default=4, help="explain_folder's batch (its default)")
     parser.add_argument("--sections", nargs="*",
-                        default=["gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "timm", "folder"])
+                        default=["gradient", "score", "ablation", "road", "topk", "curves", "lite0", "vit", "timm",
+                                 "folder"])
+    parser.add_argument("--road-batch", type=int, default=2, help="images in the ROAD section")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--vit-size", type=int, default=224, help="vit_b_16's image size (the test: 64)")
     parser.add_argument("--lite0-size", type=int, default=None, help="the photos' size for Lite0 (default 224)")
@@ -421,6 +461,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["score"] = score_section(model, x[:1], layer, module, args.top_k, args.score_repeats, args.device)
     if "ablation" in args.sections:
         results["ablation"] = ablation_section(model, x[:1], layer, module, args.device)
+    if "road" in args.sections:
+        results["road"] = road_section(model, x[:args.road_batch], layer, min(args.repeats, 3), args.device)
     if "topk" in args.sections:
         results["topk"] = topk_section(args.lab_scenes, args.lab_top_k, args.device)
     if "curves" in args.sections:

@@ -42,7 +42,7 @@ from .methods.cams import CAMResult, Explainer, NotAGAPModelError, normalize, re
 MOVED = {f"{__name__}.{m}": f"{__name__}.{wing}.{m}" for wing, ms in {
     "methods": ("cams", "rules", "pixels", "guided", "perturbation", "vit", "vit_attention", "explainer",
                 "attributions"),
-    "evaluate": ("metrics", "sanity", "stats", "evaluation"),
+    "evaluate": ("metrics", "sanity", "stats", "evaluation", "road"),
     "course": ("data", "models", "train", "photos", "efficientnet_lite")}.items() for m in ms}
 
 

@@ -13,7 +13,8 @@ def test_benchmark_runs_every_section(capsys):
                           "--lab-scenes", "3", "--vit-batch", "1", "--curve-batch", "2", "--lite0-batch", "2",
                           "--vit-size", "64", "--curve-size", "64", "--lite0-size", "96",
                           "--folder-photos", "4", "--folder-batch", "2"])
-    assert set(results) == {"gradient", "score", "ablation", "topk", "curves", "lite0", "vit", "timm", "folder"}
+    assert set(results) == {"gradient", "score", "ablation", "road", "topk", "curves", "lite0", "vit", "timm", "folder"}
+    assert {"forward", "ours road", "pytorch-grad-cam ROAD"} <= set(results["road"])
     assert {"forward", "ours grad_cam (ch.grad_cam)", "pytorch-grad-cam GradCAM", "ours rollout"} <= set(results["timm"])
     assert {"forward", "ours grad_cam", "pytorch-grad-cam GradCAM", "explorer: class change"} <= set(results["lite0"])
     assert {"forward", "ours legrad", "torchcam LeGrad", "ours grad_cam"} <= set(results["vit"])

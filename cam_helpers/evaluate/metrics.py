@@ -2,7 +2,8 @@
 
 Against ground truth (masks or boxes): the pointing game, the energy-based
 pointing game, IoU of a thresholded map, box localisation. Against the model:
-insertion and deletion curves, average drop and increase in confidence.
+insertion and deletion curves, average drop and increase in confidence, and ROAD
+(:func:`cam_helpers.evaluate.road.road`: deletion with the removed pixels imputed, not blanked).
 Statistics (Spearman rank correlation, bootstrap intervals, paired differences)
 live in :mod:`cam_helpers.stats` and are importable from here.
 The sanity checks live in :mod:`cam_helpers.sanity`, the dataset-scale
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from ..core import Targets, check_input, check_positive, classify, resolve_targets, target_scores
 from ..hooks import frozen_eval
 from ..speed import BATCH_BUDGET, fast_inference
+from .road import road  # noqa: F401  (ROAD: deletion with the removed pixels imputed; part of metrics' API)
 from .stats import Interval, bootstrap_ci, paired_difference, spearman  # noqa: F401  (part of metrics' API)
 
 
