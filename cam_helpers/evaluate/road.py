@@ -1,4 +1,5 @@
-"""ROAD, RemOve And Debias (Rong et al. 2022): deletion curves without the out-of-distribution objection.
+"""ROAD, RemOve And Debias (Rong et al. 2022, *A Consistent and Efficient Evaluation Strategy for Attribution
+Methods*, ICML): deletion curves without the out-of-distribution objection.
 
 A deletion curve replaces the pixels a map ranks highest with a constant or a blur. The model has never seen
 images with such holes, so its confidence can fall because the image looks strange rather than because the
