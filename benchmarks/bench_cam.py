@@ -84,6 +84,13 @@ def table(rows: list[tuple[str, float, str]], base: float) -> None:
         print(f"  {name:34s} {t * 1e3:10.1f} {t / base:10.2f}  {note}")
 
 
+def versus(median: dict, ours: str, theirs: str) -> None:
+    """The forward pass, ours and pytorch-grad-cam's, with how much faster ours is."""
+    table([("forward", median["forward"], ""),
+           (ours, median[ours], f"{median[theirs] / median[ours]:.1f}x faster than pytorch-grad-cam"),
+           (theirs, median[theirs], "")], median["forward"])
+
+
 def gradient_section(model, x, layer, module, repeats, device, title: str = "gradient") -> dict:
     from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -208,10 +215,7 @@ def ablation_section(model, x1, layer, module, device) -> dict:
                    warmup=False)
     agree = float(np.abs(maps["ours"].cpu().numpy() - maps["theirs"]).max())
     print(f"\n[ablation] one image; max |ours - pytorch-grad-cam| over the map: {agree:.1e}")
-    ratio = median["pytorch-grad-cam AblationCAM"] / median["ours ablation_cam"]
-    table([("forward", median["forward"], ""),
-           ("ours ablation_cam", median["ours ablation_cam"], f"{ratio:.1f}x faster than pytorch-grad-cam"),
-           ("pytorch-grad-cam AblationCAM", median["pytorch-grad-cam AblationCAM"], "")], median["forward"])
+    versus(median, "ours ablation_cam", "pytorch-grad-cam AblationCAM")
     return median
 
 
@@ -225,8 +229,8 @@ def road_section(model, x, layer, repeats: int, device: str) -> dict:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
     from cam_helpers.evaluate.road import FRACTIONS, road
-    maps = ch.grad_cam(model, x, layer).map
-    targets = ch.grad_cam(model, x, layer).targets.tolist()
+    explained = ch.grad_cam(model, x, layer)
+    maps, targets = explained.map, explained.targets.tolist()
     out = {}
 
     def ours():
@@ -244,10 +248,7 @@ def road_section(model, x, layer, repeats: int, device: str) -> dict:
                    warmup=False)
     agree = float(np.abs(out["ours"].cpu().numpy() - out["theirs"]).max())
     print(f"\n[road] {len(x)} images, MoRF and LeRF at 9 fractions; max |ours - pytorch-grad-cam| combined: {agree:.1e}")
-    ratio = median["pytorch-grad-cam ROAD"] / median["ours road"]
-    table([("forward", median["forward"], ""),
-           ("ours road", median["ours road"], f"{ratio:.1f}x faster than pytorch-grad-cam"),
-           ("pytorch-grad-cam ROAD", median["pytorch-grad-cam ROAD"], "")], median["forward"])
+    versus(median, "ours road", "pytorch-grad-cam ROAD")
     return median
 
 
