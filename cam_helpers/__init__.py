@@ -37,11 +37,12 @@ from .course.photos import load_image, preprocessing
 from .hooks import LayerNotFoundError, LayerNotReachedError, capture, hook_count
 from .layers import candidate_layers, default_target_layer
 from .methods.cams import CAMResult, Explainer, NotAGAPModelError, normalize, register_cam, upsample
+from .methods.fusion import fuse
 
 # The wings' modules by their short names: cam_helpers.cams is cam_helpers.methods.cams (the same module).
 MOVED = {f"{__name__}.{m}": f"{__name__}.{wing}.{m}" for wing, ms in {
     "methods": ("cams", "rules", "pixels", "guided", "perturbation", "vit", "vit_attention", "explainer",
-                "attributions"),
+                "attributions", "fusion"),
     "evaluate": ("metrics", "sanity", "stats", "evaluation", "road"),
     "course": ("data", "models", "train", "photos", "efficientnet_lite")}.items() for m in ms}
 
@@ -78,7 +79,7 @@ REPO_URL = "https://github.com/cam-course/cam-course"
 _NAMES = ["METHODS", "CAMResult", "Explainer", "NotAGAPModelError", "normalize", "upsample", "register_cam",
           "registry", "LayerNotFoundError", "LayerNotReachedError", "candidate_layers", "capture",
           "default_target_layer", "hook_count", "load_image", "preprocessing", "explain_folder", "PhotoExplorer",
-          "with_output"]
+          "with_output", "fuse"]
 
 
 def __getattr__(name: str) -> Any:
