@@ -36,6 +36,7 @@ def pytest_runtest_call(item):
 # Tests by purpose, by file (pyproject.toml's markers say what each means).
 PURPOSE = {
     "test_oracle.py": "oracle", "test_oracle_family.py": "oracle", "test_fuzz.py": "fuzz",
+    "test_attributions.py": "oracle", "test_fusion.py": "oracle", "test_road.py": "oracle",
     "test_editions.py": "editions", "test_browser.py": "browser", "test_install.py": "install",
     "test_colab.py": "install", "test_benchmark.py": "benchmark", "test_site.py": "site",
 }
