@@ -113,10 +113,12 @@ def road(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: Targets
         logits = classify(model, x)
         t = resolve_targets(targets, logits)
 
+        size = auto_batch(x, batch_size)
+
         def scores(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             out = []
-            for lo in range(0, len(images), auto_batch(x, batch_size)):
-                z = classify(model, images[lo:lo + auto_batch(x, batch_size)])
+            for lo in range(0, len(images), size):
+                z = classify(model, images[lo:lo + size])
                 z = F.softmax(z.float(), 1) if score == "probability" else z
                 out.append(z.gather(1, labels[lo:lo + len(z), None])[:, 0])
             return torch.cat(out)

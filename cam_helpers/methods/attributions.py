@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core import CAMResult, Targets, check_input, is_score, target_labels
+from ..core import CAMResult, Targets, check_input, is_score, target_labels, target_scores
 from ..hooks import LayerRef, frozen_eval
 from ..registry import Method, register
 from .pixels import _clean_logits, abs_max_map, positive_sum_map
@@ -39,7 +39,6 @@ class _Scores(nn.Module):
         self.model, self.score = model, score
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..core import target_scores
         return target_scores(self.model(x), self.score)[:, None]
 
 
